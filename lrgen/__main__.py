@@ -1,0 +1,3 @@
+from lrgen.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""LibCST codemods that add a learning-rate scheduler to a LEMUR model."""

@@ -1,0 +1,65 @@
+"""Build a variant's scheduler in `train_setup()`, after the optimizer."""
+
+from __future__ import annotations
+
+import argparse
+
+import libcst as cst
+from libcst.codemod import CodemodCommand, CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+
+from lrgen import catalog
+
+from . import scheduler_code
+from .model_shape import (
+    ModelRefused,
+    existing_scheduler,
+    find_method,
+    find_net,
+    model_quote,
+    optimizer_assignment_index,
+    parameter_name,
+)
+
+
+class BuildLrSchedulerCommand(CodemodCommand):
+    """Appends the module-level `build_lr_scheduler()` of a variant (with the
+    horizon helper and any rate rule it binds) and calls it in
+    `Net.train_setup()` right after `self.optimizer` is assigned. A per-batch
+    variant is only bound there: `learn()` builds it once `len(train_data)` is
+    known. Refuses a model without that assignment or with a scheduler."""
+
+    DESCRIPTION = "Build a variant's LR scheduler in Net.train_setup()."
+
+    def __init__(self, context: CodemodContext, variant: str) -> None:
+        super().__init__(context)
+        self.variant = catalog.get(variant)
+
+    @staticmethod
+    def add_args(arg_parser: argparse.ArgumentParser) -> None:
+        arg_parser.add_argument(
+            "--variant", required=True, help="catalog name or id, e.g. StepLR_default"
+        )
+
+    def transform_module_impl(self, tree: cst.Module) -> cst.Module:
+        present = existing_scheduler(tree)
+        if present is not None:
+            raise ModelRefused(f"the model already has a scheduler: {present}")
+        net = find_net(tree)
+        train_setup = find_method(net, "train_setup")
+        index = optimizer_assignment_index(train_setup)
+        owner = parameter_name(train_setup, 0)
+        prm = parameter_name(train_setup, 1)
+        body = list(train_setup.body.body)
+        body[index + 1 : index + 1] = scheduler_code.setup_statements(
+            self.variant, owner, prm
+        )
+        updated = train_setup.with_changes(
+            body=train_setup.body.with_changes(body=body)
+        )
+        tree = tree.deep_replace(train_setup, updated)  # type: ignore[assignment]
+        quote = model_quote(tree)
+        functions = scheduler_code.module_functions(self.variant, quote)
+        for module, name in scheduler_code.needed_imports(self.variant):
+            AddImportsVisitor.add_needed_import(self.context, module, name)
+        return tree.with_changes(body=[*tree.body, *functions])

@@ -1,0 +1,187 @@
+"""Predicates that locate the parts of a LEMUR model the codemods change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import libcst as cst
+import libcst.matchers as m
+from libcst.codemod import SkipFile
+
+HYPERPARAMETERS_FUNCTION = "supported_hyperparameters"
+BUILDER_FUNCTION = "build_lr_scheduler"
+
+
+class ModelRefused(SkipFile):
+    """The model has a shape the codemods do not handle; nothing is changed."""
+
+
+def find_function(body: Sequence[cst.CSTNode], name: str) -> cst.FunctionDef | None:
+    for statement in body:
+        if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
+            return statement
+    return None
+
+
+def find_net(module: cst.Module) -> cst.ClassDef:
+    for statement in module.body:
+        if isinstance(statement, cst.ClassDef) and statement.name.value == "Net":
+            return statement
+    raise ModelRefused("no top-level class Net")
+
+
+def find_method(net: cst.ClassDef, name: str) -> cst.FunctionDef:
+    method = find_function(net.body.body, name)
+    if method is None:
+        raise ModelRefused(f"class Net has no {name}() method")
+    return method
+
+
+def parameter_name(method: cst.FunctionDef, index: int) -> str:
+    """The name of a method's positional parameter (0 is `self`)."""
+    params = method.params.params
+    if len(params) <= index:
+        raise ModelRefused(
+            f"Net.{method.name.value}() takes {len(params)} parameters, "
+            f"expected at least {index + 1}"
+        )
+    return params[index].name.value
+
+
+def self_attribute(owner: str, attribute: str) -> m.Attribute:
+    return m.Attribute(value=m.Name(owner), attr=m.Name(attribute))
+
+
+def is_attribute_assignment(
+    statement: cst.CSTNode, owner: str, attribute: str
+) -> bool:
+    """`owner.attribute = ...` as a statement line of its own."""
+    target = m.AssignTarget(target=self_attribute(owner, attribute))
+    return m.matches(
+        statement,
+        m.SimpleStatementLine(
+            body=[m.OneOf(m.Assign(targets=[target]), m.AnnAssign(target=target.target))]
+        ),
+    )
+
+
+def is_optimizer_step(statement: cst.CSTNode, owner: str) -> bool:
+    """`owner.optimizer.step()` as a statement line of its own."""
+    call = m.Call(
+        func=m.Attribute(value=self_attribute(owner, "optimizer"), attr=m.Name("step"))
+    )
+    return m.matches(statement, m.SimpleStatementLine(body=[m.Expr(value=call)]))
+
+
+def optimizer_assignment_index(train_setup: cst.FunctionDef) -> int:
+    """Index, in the body of train_setup, of the last `self.optimizer = ...`."""
+    owner = parameter_name(train_setup, 0)
+    body = train_setup.body.body
+    found = [i for i, s in enumerate(body) if is_attribute_assignment(s, owner, "optimizer")]
+    if found:
+        return found[-1]
+    nested = m.findall(
+        train_setup.body,
+        m.Assign(targets=[m.AssignTarget(target=self_attribute(owner, "optimizer"))]),
+    )
+    if nested:
+        raise ModelRefused(
+            "Net.train_setup() assigns self.optimizer inside a block; "
+            "assign it at the top level of the method"
+        )
+    raise ModelRefused("Net.train_setup() never assigns self.optimizer")
+
+
+class _StepFinder(cst.CSTVisitor):
+    """Records the loops that enclose each `self.optimizer.step()` statement."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.loops: list[cst.CSTNode] = []
+        self.steps: list[tuple[cst.SimpleStatementLine, tuple[cst.CSTNode, ...]]] = []
+
+    def visit_For(self, node: cst.For) -> None:
+        self.loops.append(node)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self.loops.pop()
+
+    def visit_While(self, node: cst.While) -> None:
+        self.loops.append(node)
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self.loops.pop()
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        if is_optimizer_step(node, self.owner):
+            self.steps.append((node, tuple(self.loops)))
+        return False
+
+
+def optimizer_step(learn: cst.FunctionDef) -> tuple[cst.SimpleStatementLine, int]:
+    """The one `self.optimizer.step()` of learn, and the top-level statement
+    index of the batch loop around it."""
+    owner = parameter_name(learn, 0)
+    finder = _StepFinder(owner)
+    learn.body.visit(finder)
+    if not finder.steps:
+        raise ModelRefused(
+            f"Net.learn() never calls {owner}.optimizer.step() as a statement"
+        )
+    if len(finder.steps) > 1:
+        raise ModelRefused(
+            f"Net.learn() calls {owner}.optimizer.step() {len(finder.steps)} times; "
+            "expected one call inside the batch loop"
+        )
+    step, loops = finder.steps[0]
+    if not loops:
+        raise ModelRefused(
+            f"Net.learn() calls {owner}.optimizer.step() outside any batch loop"
+        )
+    outer = loops[0]
+    for index, statement in enumerate(learn.body.body):
+        if statement is outer or any(
+            node is outer for node in _descendants(statement)
+        ):
+            return step, index
+    raise ModelRefused("Net.learn() has a batch loop this codemod cannot place")
+
+
+def _descendants(node: cst.CSTNode) -> list[cst.CSTNode]:
+    found: list[cst.CSTNode] = []
+    stack = list(node.children)
+    while stack:
+        child = stack.pop()
+        found.append(child)
+        stack.extend(child.children)
+    return found
+
+
+def existing_scheduler(module: cst.Module) -> str | None:
+    """Why the model already has a learning-rate scheduler, if it does."""
+    if find_function(module.body, BUILDER_FUNCTION) is not None:
+        return f"it already defines {BUILDER_FUNCTION}() (was lrgen run on it?)"
+    if m.findall(module, m.Name("lr_scheduler") | m.Attribute(attr=m.Name("lr_scheduler"))):
+        return "it already uses torch.optim.lr_scheduler"
+    if m.findall(module, m.AssignTarget(target=m.Attribute(attr=m.Name("scheduler")))):
+        return "it already assigns a .scheduler attribute"
+    return None
+
+
+def steps_a_scheduler(method: cst.FunctionDef) -> bool:
+    return bool(m.findall(method, m.Attribute(attr=m.Name("scheduler"))))
+
+
+def quote_style(literal: cst.Set | cst.List) -> str:
+    """The quote a literal's strings use: ' unless they use "."""
+    for element in literal.elements:
+        if isinstance(element.value, cst.SimpleString):
+            return element.value.quote[-1]
+    return "'"
+
+
+def model_quote(module: cst.Module) -> str:
+    """The quote the model writes its hyperparameter keys with."""
+    function = find_function(module.body, HYPERPARAMETERS_FUNCTION)
+    literals = m.findall(function, m.Set() | m.List()) if function else []
+    return quote_style(literals[0]) if literals else "'"  # type: ignore[arg-type]

@@ -1,0 +1,156 @@
+"""The code a variant adds to a model, built with LibCST's templates."""
+
+from __future__ import annotations
+
+import textwrap
+
+import libcst as cst
+from libcst.helpers import (
+    parse_template_expression,
+    parse_template_module,
+    parse_template_statement,
+)
+
+from lrgen.catalog import RULES, Variant
+
+from .model_shape import BUILDER_FUNCTION
+
+HORIZON_FUNCTION = "lr_schedule_epochs"
+
+_HORIZON = '''
+def lr_schedule_epochs(prm):
+    """Epochs the schedule spans: prm['epoch_max'], else prm['epoch']."""
+    for key in ('epoch_max', 'epoch'):
+        if prm.get(key) is not None:
+            return max(1, int(prm[key]))
+    raise KeyError(
+        "prm has neither 'epoch_max' nor 'epoch': set the epochs to schedule over"
+    )
+'''
+
+# Imports each piece of generated code needs, as (module, name) pairs.
+SCHEDULER_IMPORT = ("torch.optim", "lr_scheduler")
+PARTIAL_IMPORT = ("functools", "partial")
+MATH_IMPORT = ("math", None)
+
+
+def _quoted(key: str, quote: str) -> cst.SimpleString:
+    return cst.SimpleString(f"{quote}{key}{quote}")
+
+
+def prm_read(key: str, quote: str, prm: str = "prm") -> cst.BaseExpression:
+    """`prm['key']` with the model's own quote style."""
+    return parse_template_expression(f"{prm}[{{key}}]", key=_quoted(key, quote))
+
+
+def builder_source(variant: Variant) -> str:
+    """Template text of `build_lr_scheduler`: the horizon, one mapped local
+    per hyperparameter, then the variant's own template."""
+    when = "every batch" if variant.stepping == "batch" else "once per epoch"
+    params = "optimizer, prm"
+    if variant.stepping == "batch":
+        params += ", batches_per_epoch"
+    lines = [
+        f"def {BUILDER_FUNCTION}({params}):",
+        f'    """The {variant.name} schedule, stepped {when}."""',
+        f"    epochs = {HORIZON_FUNCTION}(prm)",
+    ]
+    if variant.stepping == "batch":
+        lines.append("    total_steps = epochs * batches_per_epoch")
+    for h in variant.hparams:
+        template = h.mapping.template.replace("{x}", "{" + h.key + "}")
+        lines.append(f"    {h.key} = {template}  # {h.mapping.describe()}")
+    lines.append(textwrap.indent(variant.template.strip("\n"), "    "))
+    return "\n".join(lines) + "\n"
+
+
+def template_values(variant: Variant, quote: str) -> dict[str, cst.BaseExpression]:
+    """What the builder's placeholders stand for: `prm['key']` reads, fixed
+    literals and the bound rate rule."""
+    values: dict[str, cst.BaseExpression] = {
+        h.key: prm_read(h.key, quote) for h in variant.hparams
+    }
+    for name, literal in variant.fixed.items():
+        values[name] = _quoted(literal, quote)
+    if variant.rule is not None:
+        bound = ", ".join(f"{arg}={arg}" for arg in variant.rule_args)
+        values["rule"] = parse_template_expression(f"partial({variant.rule}, {bound})")
+    return values
+
+
+class _QuoteStyle(cst.CSTTransformer):
+    """Writes plain single-quoted strings with double quotes instead."""
+
+    def leave_SimpleString(
+        self, original_node: cst.SimpleString, updated_node: cst.SimpleString
+    ) -> cst.SimpleString:
+        text = updated_node.value
+        if updated_node.quote == "'" and '"' not in text:
+            return updated_node.with_changes(value=f'"{text[1:-1]}"')
+        return updated_node
+
+
+def module_functions(variant: Variant, quote: str) -> list[cst.BaseCompoundStatement]:
+    """Module-level functions a variant appends: horizon, rule, builder."""
+    sources = [_HORIZON]
+    if variant.rule is not None:
+        sources.append(RULES[variant.rule])
+    module = parse_template_module("\n\n".join(sources))
+    builder = parse_template_module(
+        builder_source(variant), **template_values(variant, quote)
+    )
+    two_blank = [cst.EmptyLine(), cst.EmptyLine()]
+    functions = [
+        statement.with_changes(leading_lines=two_blank)
+        for statement in [*module.body, *builder.body]
+    ]
+    if quote == '"':
+        functions = [f.visit(_QuoteStyle()) for f in functions]
+    return functions  # type: ignore[return-value]
+
+
+def needed_imports(variant: Variant) -> list[tuple[str, str | None]]:
+    imports = [SCHEDULER_IMPORT]
+    if variant.rule is not None:
+        imports.append(PARTIAL_IMPORT)
+    if variant.rule == "cosine_decay":
+        imports.append(MATH_IMPORT)
+    if variant.stepping == "batch":
+        imports.append(PARTIAL_IMPORT)
+    return list(dict.fromkeys(imports))
+
+
+def setup_statements(variant: Variant, owner: str, prm: str) -> list[cst.BaseStatement]:
+    """Lines train_setup gains right after the optimizer is assigned."""
+    if variant.stepping == "epoch":
+        return [
+            parse_template_statement(
+                f"{owner}.scheduler = {BUILDER_FUNCTION}({owner}.optimizer, {prm})"
+            )
+        ]
+    return [
+        parse_template_statement(f"{owner}.scheduler = None"),
+        parse_template_statement(
+            f"{owner}.build_scheduler = partial("
+            f"{BUILDER_FUNCTION}, {owner}.optimizer, {prm})"
+        ),
+    ]
+
+
+def batch_scheduler_creation(owner: str, train_data: str) -> cst.BaseStatement:
+    """learn's first use of a per-batch scheduler: build it for len(train_data)."""
+    return parse_template_statement(
+        f"if {owner}.scheduler is None:\n"
+        f"    {owner}.scheduler = {owner}.build_scheduler(len({train_data}))\n"
+    )
+
+
+def step_statement(variant: Variant, owner: str) -> cst.BaseStatement:
+    """The statement that steps the scheduler."""
+    if variant.family == "OneCycleLR":
+        # OneCycleLR raises past its budget: hold the final rate instead.
+        return parse_template_statement(
+            f"if {owner}.scheduler.last_epoch + 1 < {owner}.scheduler.total_steps:\n"
+            f"    {owner}.scheduler.step()\n"
+        )
+    return parse_template_statement(f"{owner}.scheduler.step()")
