@@ -42,15 +42,28 @@ def generate(
     epoch_max: Annotated[
         int, typer.Option(help="Epochs every schedule spans (hp.txt epoch_max).")
     ] = catalog.DEFAULT_EPOCH_MAX,
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 and list the "
+                           "files that would change.")
+    ] = False,
 ) -> None:
     """Write every catalog variant of the base model, ready for NNEval."""
     from .generate import SYNTH_PATH, BadInput, folder_files, generate as build
-    from .generate import write_atomically
+    from .generate import stale_files, write_atomically
 
     target = out_dir / SYNTH_PATH
     try:
         results = build(base, list(catalog.VARIANTS), epoch_max)
-        write_atomically(target, folder_files(results))
+        files = folder_files(results)
+        if check:
+            stale = stale_files(target, files)
+            for name in stale:
+                out.print(f"would change: {target / name}", highlight=False)
+            if stale:
+                raise typer.Exit(1)
+            out.print(f"{target} is up to date ({len(files)} files)")
+            return
+        write_atomically(target, files)
     except BadInput as error:
         raise fail(str(error)) from None
     table = Table(title=f"{len(results)} variants of {base} in {target}")

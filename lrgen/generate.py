@@ -99,6 +99,22 @@ def folder_files(results: list[Generated]) -> dict[str, str]:
     return files
 
 
+def stale_files(target: Path, files: dict[str, str]) -> list[str]:
+    """Relative paths in `target` that differ from `files`: changed, missing
+    or not generated."""
+    present = {
+        p.relative_to(target).as_posix()
+        for p in target.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    } if target.is_dir() else set()
+    stale = [
+        name
+        for name, text in files.items()
+        if name not in present or (target / name).read_bytes() != text.encode()
+    ]
+    return sorted(stale + sorted(present - set(files)))
+
+
 def write_atomically(target: Path, files: dict[str, str]) -> None:
     """Replace `target` by a folder holding exactly `files`, all at once:
     built beside it, then swapped in with renames."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 import libcst as cst
+import libcst.matchers as m
 from libcst.codemod import CodemodCommand, CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
 
 from lrgen import catalog
 
@@ -40,3 +42,30 @@ class AddLrSchedulerCommand(CodemodCommand):
         for step in self.steps:
             tree = step.transform_module_impl(tree)
         return tree
+
+    def transform_module(self, tree: cst.Module) -> cst.Module:
+        """The three steps, then LibCST's AddImportsVisitor run over the
+        module's leading imports only: the rest of the module is left as it
+        is rather than copied and visited again."""
+        tree = self.transform_module_impl(tree)
+        if AddImportsVisitor.CONTEXT_KEY not in self.context.scratch:
+            return tree
+        split = import_block_end(tree)
+        head = AddImportsVisitor(self.context).transform_module(
+            tree.with_changes(body=tree.body[:split])
+        )
+        return tree.with_changes(body=[*head.body, *tree.body[split:]])
+
+
+def import_block_end(module: cst.Module) -> int:
+    """Index of the first top-level statement after the leading imports (a
+    module docstring and `from __future__` count as part of them)."""
+    end = 0
+    for index, statement in enumerate(module.body):
+        if not isinstance(statement, cst.SimpleStatementLine):
+            break
+        if all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body):
+            end = index + 1
+        elif not m.matches(statement, m.SimpleStatementLine([m.Expr(m.SimpleString())])):
+            break
+    return end

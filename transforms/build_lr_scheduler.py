@@ -19,6 +19,7 @@ from .model_shape import (
     model_quote,
     optimizer_assignment_index,
     parameter_name,
+    replace_statement,
 )
 
 
@@ -57,7 +58,7 @@ class BuildLrSchedulerCommand(CodemodCommand):
         updated = train_setup.with_changes(
             body=train_setup.body.with_changes(body=body)
         )
-        tree = tree.deep_replace(train_setup, updated)  # type: ignore[assignment]
+        tree = replace_statement(tree, train_setup, updated)
         quote = model_quote(tree)
         functions = scheduler_code.module_functions(self.variant, quote)
         for module, name in scheduler_code.needed_imports(self.variant):

@@ -15,6 +15,7 @@ from .model_shape import (
     ModelRefused,
     find_function,
     quote_style,
+    replace_statement,
 )
 
 _LITERAL_RETURN = m.SimpleStatementLine(
@@ -83,7 +84,7 @@ class DeclareHyperparametersCommand(CodemodCommand):
             extended = one_key_per_line(extended)
         updated = function.deep_replace(literal, extended)
         updated = return_first(updated)
-        return tree.deep_replace(function, updated)  # type: ignore[return-value]
+        return replace_statement(tree, function, updated)
 
 
 def extend_elements(

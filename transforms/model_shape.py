@@ -157,15 +157,56 @@ def _descendants(node: cst.CSTNode) -> list[cst.CSTNode]:
     return found
 
 
+class _SchedulerFinder(cst.CSTVisitor):
+    """Notes any use of torch.optim.lr_scheduler and `<x>.scheduler = ...`."""
+
+    def __init__(self) -> None:
+        self.uses_lr_scheduler = False
+        self.assigns_scheduler = False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == "lr_scheduler":
+            self.uses_lr_scheduler = True
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        target = node.target
+        if isinstance(target, cst.Attribute) and target.attr.value == "scheduler":
+            self.assigns_scheduler = True
+
+
 def existing_scheduler(module: cst.Module) -> str | None:
     """Why the model already has a learning-rate scheduler, if it does."""
     if find_function(module.body, BUILDER_FUNCTION) is not None:
         return f"it already defines {BUILDER_FUNCTION}() (was lrgen run on it?)"
-    if m.findall(module, m.Name("lr_scheduler") | m.Attribute(attr=m.Name("lr_scheduler"))):
+    finder = _SchedulerFinder()
+    module.visit(finder)
+    if finder.uses_lr_scheduler:
         return "it already uses torch.optim.lr_scheduler"
-    if m.findall(module, m.AssignTarget(target=m.Attribute(attr=m.Name("scheduler")))):
+    if finder.assigns_scheduler:
         return "it already assigns a .scheduler attribute"
     return None
+
+
+def replace_statement(
+    module: cst.Module, old: cst.CSTNode, new: cst.CSTNode
+) -> cst.Module:
+    """The module with `old`, a top-level statement or a statement of a
+    top-level class body, replaced by `new`; only that path is rebuilt."""
+    body = list(module.body)
+    for i, statement in enumerate(body):
+        if statement is old:
+            body[i] = new  # type: ignore[assignment]
+            return module.with_changes(body=body)
+        if isinstance(statement, cst.ClassDef):
+            members = list(statement.body.body)
+            for j, member in enumerate(members):
+                if member is old:
+                    members[j] = new  # type: ignore[assignment]
+                    body[i] = statement.with_changes(
+                        body=statement.body.with_changes(body=members)
+                    )
+                    return module.with_changes(body=body)
+    return module.deep_replace(old, new)  # type: ignore[return-value]
 
 
 def steps_a_scheduler(method: cst.FunctionDef) -> bool:

@@ -17,6 +17,7 @@ from .model_shape import (
     is_optimizer_step,
     optimizer_step,
     parameter_name,
+    replace_statement,
     steps_a_scheduler,
 )
 
@@ -78,4 +79,4 @@ class StepLrSchedulerCommand(CodemodCommand):
             body = list(learn.body.body)
             body.insert(loop_index + 1, scheduler_code.step_statement(self.variant, owner))
         updated = learn.with_changes(body=learn.body.with_changes(body=body))
-        return tree.deep_replace(learn, updated)  # type: ignore[return-value]
+        return replace_statement(tree, learn, updated)
