@@ -93,7 +93,7 @@ class Log:
         return f"{_number(self.low)} * {_number(self.high / self.low)} ** {{x}}"
 
     def real(self, x: float, scope: MappingType[str, int]) -> float:
-        return self.low * (self.high / self.low) ** x
+        return float(self.low * (self.high / self.low) ** x)
 
     def describe(self) -> str:
         return f"{_number(self.low)} .. {_number(self.high)} (log)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -48,8 +48,14 @@ def generate(
     ] = False,
 ) -> None:
     """Write every catalog variant of the base model, ready for NNEval."""
-    from .generate import SYNTH_PATH, BadInput, folder_files, generate as build
-    from .generate import stale_files, write_atomically
+    from .generate import (
+        SYNTH_PATH,
+        BadInput,
+        folder_files,
+        stale_files,
+        write_atomically,
+    )
+    from .generate import generate as build
 
     target = out_dir / SYNTH_PATH
     try:

@@ -43,7 +43,9 @@ def read_base(path: Path) -> cst.Module:
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise BadInput(f"{path}: no such file; pass a LEMUR model with --base") from None
+        raise BadInput(
+            f"{path}: no such file; pass a LEMUR model with --base"
+        ) from None
     except IsADirectoryError:
         raise BadInput(f"{path}: is a folder; pass a model file with --base") from None
     except PermissionError:
@@ -122,7 +124,9 @@ def write_atomically(target: Path, files: dict[str, str]) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise BadInput(f"{parent}: is a file, not a folder; choose another --out") from None
+        raise BadInput(
+            f"{parent}: is a file, not a folder; choose another --out"
+        ) from None
     except PermissionError:
         raise BadInput(f"{parent}: cannot create it; choose a writable --out") from None
     if target.exists() and not target.is_dir():

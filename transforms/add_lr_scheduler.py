@@ -15,6 +15,8 @@ from .build_lr_scheduler import BuildLrSchedulerCommand
 from .declare_hyperparameters import DeclareHyperparametersCommand
 from .step_lr_scheduler import StepLrSchedulerCommand
 
+_DOCSTRING = m.SimpleStatementLine([m.Expr(m.SimpleString())])
+
 
 class AddLrSchedulerCommand(CodemodCommand):
     """Declares a variant's keys, builds its scheduler in `train_setup()` and
@@ -66,6 +68,6 @@ def import_block_end(module: cst.Module) -> int:
             break
         if all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in statement.body):
             end = index + 1
-        elif not m.matches(statement, m.SimpleStatementLine([m.Expr(m.SimpleString())])):
+        elif not m.matches(statement, _DOCSTRING):
             break
     return end

@@ -29,20 +29,25 @@ def declared_keys(literal: cst.Set | cst.List) -> list[str]:
     keys = []
     for element in literal.elements:
         value = element.value
-        if not isinstance(value, cst.SimpleString):
+        if not isinstance(value, cst.SimpleString) or "b" in value.prefix.lower():
             raise ModelRefused(
                 f"{HYPERPARAMETERS_FUNCTION}() returns a non-string element"
             )
-        keys.append(value.evaluated_value)
+        keys.append(str(value.evaluated_value))
     return keys
 
 
 def returned_literal(function: cst.FunctionDef) -> cst.Set | cst.List:
-    body = function.body.body
+    """The literal the function's first statement (after any docstring)
+    returns."""
+    body = list(function.body.body)
+    if body and m.matches(body[0], _DOCSTRING):
+        body = body[1:]
     if body and m.matches(body[0], _LITERAL_RETURN):
-        return body[0].body[0].value  # type: ignore[attr-defined,return-value]
-    if len(body) > 1 and m.matches(body[0], _DOCSTRING) and m.matches(body[1], _LITERAL_RETURN):
-        return body[1].body[0].value  # type: ignore[attr-defined,return-value]
+        line = cst.ensure_type(body[0], cst.SimpleStatementLine)
+        value = cst.ensure_type(line.body[0], cst.Return).value
+        if isinstance(value, (cst.Set, cst.List)):
+            return value
     raise ModelRefused(
         f"{HYPERPARAMETERS_FUNCTION}() must start with `return` of a literal "
         "set or list of strings"
@@ -82,14 +87,16 @@ class DeclareHyperparametersCommand(CodemodCommand):
         )
         if len(cst.Module([]).code_for_node(extended)) > _ONE_LINE:
             extended = one_key_per_line(extended)
-        updated = function.deep_replace(literal, extended)
+        updated = cst.ensure_type(
+            function.deep_replace(literal, extended), cst.FunctionDef
+        )
         updated = return_first(updated)
         return replace_statement(tree, function, updated)
 
 
 def extend_elements(
     literal: cst.Set | cst.List, keys: tuple[str, ...]
-) -> list[cst.Element]:
+) -> list[cst.BaseElement]:
     """The literal's elements with `keys` appended, in its quote and spacing."""
     quote = quote_style(literal)
     elements = list(literal.elements)
@@ -100,14 +107,17 @@ def extend_elements(
         elements[-1] = last.with_changes(comma=comma)
     else:
         trailing = cst.MaybeSentinel.DEFAULT
-    added = [cst.Element(cst.SimpleString(f"{quote}{key}{quote}"), comma=comma) for key in keys]
+    added: list[cst.BaseElement] = [
+        cst.Element(cst.SimpleString(f"{quote}{key}{quote}"), comma=comma)
+        for key in keys
+    ]
     added[-1] = added[-1].with_changes(comma=trailing)
     return elements + added
 
 
 def return_first(function: cst.FunctionDef) -> cst.FunctionDef:
     """Put a docstring that precedes the return after it, as a comment."""
-    block = function.body
+    block = cst.ensure_type(function.body, cst.IndentedBlock)
     body = list(block.body)
     if not m.matches(body[0], _DOCSTRING):
         return function
@@ -118,7 +128,8 @@ def return_first(function: cst.FunctionDef) -> cst.FunctionDef:
     ]
     ret, rest = body[1].with_changes(leading_lines=[]), body[2:]
     if rest:
-        rest[0] = rest[0].with_changes(leading_lines=[*comments, *rest[0].leading_lines])
+        lines = [*comments, *getattr(rest[0], "leading_lines", [])]
+        rest[0] = rest[0].with_changes(leading_lines=lines)
     else:
         block = block.with_changes(footer=[*comments, *block.footer])
     return function.with_changes(body=block.with_changes(body=[ret, *rest]))

@@ -60,7 +60,7 @@ def is_attribute_assignment(
     return m.matches(
         statement,
         m.SimpleStatementLine(
-            body=[m.OneOf(m.Assign(targets=[target]), m.AnnAssign(target=target.target))]
+            body=[m.Assign(targets=[target]) | m.AnnAssign(target=target.target)]
         ),
     )
 
@@ -77,7 +77,9 @@ def optimizer_assignment_index(train_setup: cst.FunctionDef) -> int:
     """Index, in the body of train_setup, of the last `self.optimizer = ...`."""
     owner = parameter_name(train_setup, 0)
     body = train_setup.body.body
-    found = [i for i, s in enumerate(body) if is_attribute_assignment(s, owner, "optimizer")]
+    found = [
+        i for i, s in enumerate(body) if is_attribute_assignment(s, owner, "optimizer")
+    ]
     if found:
         return found[-1]
     nested = m.findall(
@@ -188,25 +190,25 @@ def existing_scheduler(module: cst.Module) -> str | None:
 
 
 def replace_statement(
-    module: cst.Module, old: cst.CSTNode, new: cst.CSTNode
+    module: cst.Module, old: cst.BaseStatement, new: cst.BaseStatement
 ) -> cst.Module:
     """The module with `old`, a top-level statement or a statement of a
     top-level class body, replaced by `new`; only that path is rebuilt."""
-    body = list(module.body)
+    body: list[cst.BaseStatement] = list(module.body)
     for i, statement in enumerate(body):
         if statement is old:
-            body[i] = new  # type: ignore[assignment]
+            body[i] = new
             return module.with_changes(body=body)
         if isinstance(statement, cst.ClassDef):
             members = list(statement.body.body)
             for j, member in enumerate(members):
                 if member is old:
-                    members[j] = new  # type: ignore[assignment]
+                    members[j] = new
                     body[i] = statement.with_changes(
                         body=statement.body.with_changes(body=members)
                     )
                     return module.with_changes(body=body)
-    return module.deep_replace(old, new)  # type: ignore[return-value]
+    return cst.ensure_type(module.deep_replace(old, new), cst.Module)
 
 
 def steps_a_scheduler(method: cst.FunctionDef) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import libcst as cst
 from libcst.helpers import (
@@ -29,9 +30,9 @@ def lr_schedule_epochs(prm):
 '''
 
 # Imports each piece of generated code needs, as (module, name) pairs.
-SCHEDULER_IMPORT = ("torch.optim", "lr_scheduler")
-PARTIAL_IMPORT = ("functools", "partial")
-MATH_IMPORT = ("math", None)
+SCHEDULER_IMPORT: tuple[str, str | None] = ("torch.optim", "lr_scheduler")
+PARTIAL_IMPORT: tuple[str, str | None] = ("functools", "partial")
+MATH_IMPORT: tuple[str, str | None] = ("math", None)
 
 
 def _quoted(key: str, quote: str) -> cst.SimpleString:
@@ -90,27 +91,30 @@ class _QuoteStyle(cst.CSTTransformer):
         return updated_node
 
 
-def module_functions(variant: Variant, quote: str) -> list[cst.BaseCompoundStatement]:
+def module_functions(variant: Variant, quote: str) -> list[cst.FunctionDef]:
     """Module-level functions a variant appends: horizon, rule, builder."""
     sources = [_HORIZON]
     if variant.rule is not None:
         sources.append(RULES[variant.rule])
     module = parse_template_module("\n\n".join(sources))
-    builder = parse_template_module(
-        builder_source(variant), **template_values(variant, quote)
-    )
+    values: dict[str, Any] = template_values(variant, quote)
+    builder = parse_template_module(builder_source(variant), **values)
     two_blank = [cst.EmptyLine(), cst.EmptyLine()]
     functions = [
-        statement.with_changes(leading_lines=two_blank)
+        cst.ensure_type(statement, cst.FunctionDef).with_changes(
+            leading_lines=two_blank
+        )
         for statement in [*module.body, *builder.body]
     ]
     if quote == '"':
-        functions = [f.visit(_QuoteStyle()) for f in functions]
-    return functions  # type: ignore[return-value]
+        functions = [
+            cst.ensure_type(f.visit(_QuoteStyle()), cst.FunctionDef) for f in functions
+        ]
+    return functions
 
 
 def needed_imports(variant: Variant) -> list[tuple[str, str | None]]:
-    imports = [SCHEDULER_IMPORT]
+    imports: list[tuple[str, str | None]] = [SCHEDULER_IMPORT]
     if variant.rule is not None:
         imports.append(PARTIAL_IMPORT)
     if variant.rule == "cosine_decay":

@@ -77,6 +77,7 @@ class StepLrSchedulerCommand(CodemodCommand):
             )
         else:
             body = list(learn.body.body)
-            body.insert(loop_index + 1, scheduler_code.step_statement(self.variant, owner))
+            step = scheduler_code.step_statement(self.variant, owner)
+            body.insert(loop_index + 1, step)
         updated = learn.with_changes(body=learn.body.with_changes(body=body))
         return replace_statement(tree, learn, updated)
