@@ -562,7 +562,7 @@ VARIANTS: tuple[Variant, ...] = (
         (_h("factor", 0.5, Linear(0.8, 1.0), "factor applied every epoch"),),
         _MULTIPLICATIVE_LR,
         "Multiply the rate by 0.9 every epoch, through a rate rule.",
-        rule="constant_factor",
+        rule="constant_factor", rule_args=("factor",),
     ),
     Variant(
         24, "ChainedScheduler_step_then_cosine", "ChainedScheduler",

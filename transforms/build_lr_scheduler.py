@@ -17,9 +17,11 @@ from .model_shape import (
     find_method,
     find_net,
     model_quote,
+    net_attributes,
     optimizer_assignment_index,
     parameter_name,
     replace_statement,
+    top_level_names,
 )
 
 
@@ -58,9 +60,15 @@ class BuildLrSchedulerCommand(CodemodCommand):
         updated = train_setup.with_changes(
             body=train_setup.body.with_changes(body=body)
         )
+        functions = scheduler_code.module_functions(self.variant, model_quote(tree))
+        taken = top_level_names(tree) & {f.name.value for f in functions}
+        taken |= net_attributes(net) & {"build_scheduler"}
+        if taken:
+            raise ModelRefused(
+                f"the model already defines {', '.join(sorted(taken))}, a name the "
+                "scheduler code needs; rename it in the model"
+            )
         tree = replace_statement(tree, train_setup, updated)
-        quote = model_quote(tree)
-        functions = scheduler_code.module_functions(self.variant, quote)
         for module, name in scheduler_code.needed_imports(self.variant):
             AddImportsVisitor.add_needed_import(self.context, module, name)
         return tree.with_changes(body=[*tree.body, *functions])

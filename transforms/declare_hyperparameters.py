@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 
 import libcst as cst
 import libcst.matchers as m
@@ -85,7 +86,8 @@ class DeclareHyperparametersCommand(CodemodCommand):
         extended = literal.with_changes(
             elements=extend_elements(literal, self.variant.keys)
         )
-        if len(cst.Module([]).code_for_node(extended)) > _ONE_LINE:
+        code = cst.Module([]).code_for_node
+        if "\n" in code(literal) or len(code(extended)) > _ONE_LINE:
             extended = one_key_per_line(extended)
         updated = cst.ensure_type(
             function.deep_replace(literal, extended), cst.FunctionDef
@@ -124,7 +126,7 @@ def return_first(function: cst.FunctionDef) -> cst.FunctionDef:
     text = body[0].body[0].value.evaluated_value  # type: ignore[attr-defined]
     comments = [
         cst.EmptyLine(comment=cst.Comment(f"# {line}".rstrip()))
-        for line in text.strip().splitlines()
+        for line in inspect.cleandoc(text).splitlines()
     ]
     ret, rest = body[1].with_changes(leading_lines=[]), body[2:]
     if rest:
@@ -149,9 +151,14 @@ def one_key_per_line(literal: cst.Set | cst.List) -> cst.Set | cst.List:
     elements[-1] = elements[-1].with_changes(
         comma=cst.Comma(whitespace_after=newline("    "))
     )
-    opening = "lbrace" if isinstance(literal, cst.Set) else "lbracket"
-    bracket = getattr(literal, opening)
+    if isinstance(literal, cst.Set):
+        return literal.with_changes(
+            elements=elements,
+            lbrace=cst.LeftCurlyBrace(whitespace_after=newline("        ")),
+            rbrace=cst.RightCurlyBrace(),
+        )
     return literal.with_changes(
         elements=elements,
-        **{opening: bracket.with_changes(whitespace_after=newline("        "))},
+        lbracket=cst.LeftSquareBracket(whitespace_after=newline("        ")),
+        rbracket=cst.RightSquareBracket(),
     )

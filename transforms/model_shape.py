@@ -42,7 +42,7 @@ def parameter_name(method: cst.FunctionDef, index: int) -> str:
     params = method.params.params
     if len(params) <= index:
         raise ModelRefused(
-            f"Net.{method.name.value}() takes {len(params)} parameters, "
+            f"Net.{method.name.value}() takes {len(params)} parameter(s), "
             f"expected at least {index + 1}"
         )
     return params[index].name.value
@@ -80,16 +80,17 @@ def optimizer_assignment_index(train_setup: cst.FunctionDef) -> int:
     found = [
         i for i, s in enumerate(body) if is_attribute_assignment(s, owner, "optimizer")
     ]
-    if found:
-        return found[-1]
-    nested = m.findall(
+    every = m.findall(
         train_setup.body,
-        m.Assign(targets=[m.AssignTarget(target=self_attribute(owner, "optimizer"))]),
+        m.AssignTarget(target=self_attribute(owner, "optimizer"))
+        | m.AnnAssign(target=self_attribute(owner, "optimizer")),
     )
-    if nested:
+    if found and len(every) == len(found):
+        return found[-1]
+    if every:
         raise ModelRefused(
             "Net.train_setup() assigns self.optimizer inside a block; "
-            "assign it at the top level of the method"
+            "assign it once, at the top level of the method"
         )
     raise ModelRefused("Net.train_setup() never assigns self.optimizer")
 
@@ -187,6 +188,27 @@ def existing_scheduler(module: cst.Module) -> str | None:
     if finder.assigns_scheduler:
         return "it already assigns a .scheduler attribute"
     return None
+
+
+def top_level_names(module: cst.Module) -> set[str]:
+    """Names the module binds at top level with def, class or assignment."""
+    names: set[str] = set()
+    for statement in module.body:
+        if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
+            names.add(statement.name.value)
+        for found in m.findall(statement, m.AssignTarget(target=m.Name())):
+            target = cst.ensure_type(found, cst.AssignTarget).target
+            names.add(cst.ensure_type(target, cst.Name).value)
+    return names
+
+
+def net_attributes(net: cst.ClassDef) -> set[str]:
+    """Names Net defines as methods or assigns as `<x>.name = ...`."""
+    names = {s.name.value for s in net.body.body if isinstance(s, cst.FunctionDef)}
+    for found in m.findall(net, m.AssignTarget(target=m.Attribute())):
+        target = cst.ensure_type(found, cst.AssignTarget).target
+        names.add(cst.ensure_type(target, cst.Attribute).attr.value)
+    return names
 
 
 def replace_statement(

@@ -61,21 +61,22 @@ def builder_source(variant: Variant) -> str:
     for h in variant.hparams:
         template = h.mapping.template.replace("{x}", "{" + h.key + "}")
         lines.append(f"    {h.key} = {template}  # {h.mapping.describe()}")
-    lines.append(textwrap.indent(variant.template.strip("\n"), "    "))
+    template = variant.template.strip("\n")
+    if variant.rule is not None:
+        bound = ", ".join(f"{arg}={arg}" for arg in variant.rule_args)
+        template = template.replace("{rule}", f"partial({variant.rule}, {bound})")
+    lines.append(textwrap.indent(template, "    "))
     return "\n".join(lines) + "\n"
 
 
 def template_values(variant: Variant, quote: str) -> dict[str, cst.BaseExpression]:
-    """What the builder's placeholders stand for: `prm['key']` reads, fixed
-    literals and the bound rate rule."""
+    """What the builder's placeholders stand for: `prm['key']` reads and
+    fixed literals."""
     values: dict[str, cst.BaseExpression] = {
         h.key: prm_read(h.key, quote) for h in variant.hparams
     }
     for name, literal in variant.fixed.items():
         values[name] = _quoted(literal, quote)
-    if variant.rule is not None:
-        bound = ", ".join(f"{arg}={arg}" for arg in variant.rule_args)
-        values["rule"] = parse_template_expression(f"partial({variant.rule}, {bound})")
     return values
 
 

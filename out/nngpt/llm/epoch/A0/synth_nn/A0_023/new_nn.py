@@ -139,5 +139,5 @@ def build_lr_scheduler(optimizer, prm):
     factor = 0.8 + 0.2 * prm['factor']  # 0.8 .. 1
     return lr_scheduler.MultiplicativeLR(
         optimizer,
-        lr_lambda=partial(constant_factor, ),
+        lr_lambda=partial(constant_factor, factor=factor),
     )

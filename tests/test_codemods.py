@@ -1,0 +1,1002 @@
+"""The codemods as specifications: a model before, the model after, and the
+exact reason a model is left unchanged."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+import subprocess
+import sys
+from pathlib import Path
+from textwrap import dedent, indent
+
+import libcst as cst
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from libcst.codemod import CodemodContext, CodemodTest
+from libcst.testing.utils import data_provider
+
+from lrgen import catalog
+from transforms.add_lr_scheduler import AddLrSchedulerCommand
+from transforms.build_lr_scheduler import BuildLrSchedulerCommand
+from transforms.declare_hyperparameters import DeclareHyperparametersCommand
+from transforms.model_shape import ModelRefused
+from transforms.step_lr_scheduler import StepLrSchedulerCommand
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+VARIANT_NAMES = [v.name for v in catalog.VARIANTS]
+
+# Refusal messages several rows share.
+NOT_A_LITERAL_RETURN = (
+    "supported_hyperparameters() must start with `return` of a literal set or "
+    "list of strings"
+)
+HAS_SCHEDULER = "the model already has a scheduler: "
+LRGEN_RAN = HAS_SCHEDULER + (
+    "it already defines build_lr_scheduler() (was lrgen run on it?)"
+)
+
+# ----------------------------------------------------------------------------
+# Models. MODEL is written out in full; `lemur()` builds the same model with one
+# part swapped, so that a table row shows only the part it is about.
+# ----------------------------------------------------------------------------
+
+MODEL = """
+import torch
+import torch.nn as nn
+
+
+def supported_hyperparameters():
+    return {'lr'}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.device = device
+        self.fc = nn.Linear(in_shape[1], out_shape[0])
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def train_setup(self, prm):
+        self.criteria = (nn.CrossEntropyLoss(),)
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'])
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            self.optimizer.zero_grad()
+            loss = self.criteria[0](self(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
+""".lstrip("\n")
+
+SETUP = """
+self.criteria = (nn.CrossEntropyLoss(),)
+self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'])
+"""
+
+LEARN = """
+for inputs, labels in train_data:
+    self.optimizer.zero_grad()
+    loss = self.criteria[0](self(inputs), labels)
+    loss.backward()
+    self.optimizer.step()
+"""
+
+
+MODEL_IMPORTS = "import torch\nimport torch.nn as nn\n"
+
+
+def _block(text: str, spaces: int) -> str:
+    return indent(dedent(text).strip("\n"), " " * spaces)
+
+
+def lemur(
+    *,
+    header: str = MODEL_IMPORTS,
+    declare: str | None = "return {'lr'}",
+    class_name: str = "Net",
+    train_setup: str | None = SETUP,
+    learn: str | None = LEARN,
+) -> str:
+    """A complete small LEMUR model. Bodies are written at column 0; None
+    leaves that function out."""
+    parts = [header.strip("\n")]
+    if declare is not None:
+        parts.append("def supported_hyperparameters():\n" + _block(declare, 4))
+    methods = [
+        (
+            "def __init__(self, in_shape, out_shape, prm, device):\n"
+            "    super().__init__()\n"
+            "    self.device = device\n"
+            "    self.fc = nn.Linear(in_shape[1], out_shape[0])"
+        ),
+        "def forward(self, x):\n    return self.fc(x)",
+    ]
+    if train_setup is not None:
+        methods.append("def train_setup(self, prm):\n" + _block(train_setup, 4))
+    if learn is not None:
+        methods.append("def learn(self, train_data):\n" + _block(learn, 4))
+    parts.append(
+        f"class {class_name}(nn.Module):\n"
+        + "\n\n".join(_block(method, 4) for method in methods)
+    )
+    return "\n\n\n".join(parts) + "\n"
+
+
+@functools.cache
+def add_scheduler(source: str, variant: str) -> str:
+    """AddLrSchedulerCommand's output, computed once per model and variant."""
+    command = AddLrSchedulerCommand(CodemodContext(), variant)
+    return command.transform_module(cst.parse_module(source)).code
+
+
+class RefusalCodemodTest(CodemodTest):
+    """CodemodTest plus the exact reason a refused model is left unchanged."""
+
+    def assertRefused(self, before: str, message: str, **kwargs: object) -> None:
+        self.assertCodemod(before, before, expected_skip=True, **kwargs)
+        command = self.TRANSFORM(CodemodContext(), **kwargs)
+        with self.assertRaisesRegex(ModelRefused, f"^{re.escape(message)}$"):
+            command.transform_module(cst.parse_module(dedent(before)))
+
+
+def test_lemur_default_is_model() -> None:
+    assert lemur() == MODEL
+
+
+# ----------------------------------------------------------------------------
+# DeclareHyperparametersCommand
+# ----------------------------------------------------------------------------
+
+
+class DeclareHyperparametersTest(RefusalCodemodTest):
+    TRANSFORM = DeclareHyperparametersCommand
+
+    def test_set_gains_keys_in_single_quotes(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum'}
+        """
+        after = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum', 'step_size', 'gamma'}
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_set_gains_keys_in_double_quotes(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return {"lr", "momentum"}
+        """
+        after = """
+            def supported_hyperparameters():
+                return {"lr", "momentum", "step_size", "gamma"}
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_list_gains_keys(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return ['lr', 'momentum']
+        """
+        after = """
+            def supported_hyperparameters():
+                return ['lr', 'momentum', 't_max', 'min_lr']
+        """
+        self.assertCodemod(before, after, variant="CosineAnnealingLR_default")
+
+    def test_empty_list_gains_keys(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return []
+        """
+        after = """
+            def supported_hyperparameters():
+                return ['step_size', 'gamma']
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_trailing_comma_is_kept_at_the_end(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum',}
+        """
+        after = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum', 'step_size', 'gamma',}
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_set_that_fits_in_88_columns_stays_on_one_line(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum', 'dropout', 'weight_decay', 'stride'}
+        """
+        line = (
+            "    return {'lr', 'momentum', 'dropout', 'weight_decay', 'stride', "
+            "'step_size', 'gamma'}"
+        )
+        self.assertEqual(len(line), 88)
+        after = "def supported_hyperparameters():\n" + line
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_set_one_column_too_long_is_laid_out_one_key_per_line(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum', 'dropout', 'weight_decay', 'strides'}
+        """
+        after = """
+            def supported_hyperparameters():
+                return {
+                    'lr',
+                    'momentum',
+                    'dropout',
+                    'weight_decay',
+                    'strides',
+                    'step_size',
+                    'gamma',
+                }
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_long_list_is_laid_out_one_key_per_line(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return ['lr', 'momentum', 'dropout']
+        """
+        after = """
+            def supported_hyperparameters():
+                return [
+                    'lr',
+                    'momentum',
+                    'dropout',
+                    'milestone_1',
+                    'milestone_2',
+                    'milestone_3',
+                    'milestone_4',
+                    'gamma',
+                ]
+        """
+        self.assertCodemod(before, after, variant="MultiStepLR_four_milestones")
+
+    def test_docstring_becomes_a_comment_after_the_return(self) -> None:
+        before = '''
+            def supported_hyperparameters():
+                """Keys NNEval may set."""
+                return {'lr', 'momentum'}
+
+
+            class Net:
+                pass
+        '''
+        after = """
+            def supported_hyperparameters():
+                return {'lr', 'momentum', 'step_size', 'gamma'}
+                # Keys NNEval may set.
+
+
+            class Net:
+                pass
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_docstring_comment_goes_before_code_after_the_return(self) -> None:
+        before = '''
+            def supported_hyperparameters():
+                """Keys."""
+                return {'lr'}
+                print('unreachable')
+        '''
+        after = """
+            def supported_hyperparameters():
+                return {'lr', 'step_size', 'gamma'}
+                # Keys.
+                print('unreachable')
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_multi_line_set_gains_one_key_per_line(self) -> None:
+        before = """
+            def supported_hyperparameters():
+                return {
+                    'lr',
+                    'momentum',
+                }
+        """
+        after = """
+            def supported_hyperparameters():
+                return {
+                    'lr',
+                    'momentum',
+                    'step_size',
+                    'gamma',
+                }
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_multi_line_docstring_becomes_a_dedented_comment(self) -> None:
+        before = '''
+            def supported_hyperparameters():
+                """Keys NNEval may set.
+
+                The scheduler keys come last.
+                """
+                return {'lr'}
+        '''
+        after = """
+            def supported_hyperparameters():
+                return {'lr', 'step_size', 'gamma'}
+                # Keys NNEval may set.
+                #
+                # The scheduler keys come last.
+        """
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    @data_provider(
+        {
+            "computed_return": (
+                "keys = {'lr'}\nreturn keys",
+                NOT_A_LITERAL_RETURN,
+            ),
+            "return_of_set_call": (
+                "return set()",
+                NOT_A_LITERAL_RETURN,
+            ),
+            "empty_braces_are_a_dict": (
+                "return {}",
+                NOT_A_LITERAL_RETURN,
+            ),
+            "non_string_element": (
+                "return {'lr', KEY}",
+                "supported_hyperparameters() returns a non-string element",
+            ),
+            "key_already_declared": (
+                "return {'lr', 'gamma'}",
+                "supported_hyperparameters() already declares gamma",
+            ),
+        }
+    )
+    def test_refuses(self, declare: str, message: str) -> None:
+        self.assertRefused(lemur(declare=declare), message, variant="StepLR_default")
+
+    def test_refuses_model_without_supported_hyperparameters(self) -> None:
+        self.assertRefused(
+            lemur(declare=None),
+            "no module-level supported_hyperparameters() function",
+            variant="StepLR_default",
+        )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    keys=st.lists(
+        st.from_regex(r"[a-z][a-z_]{0,15}", fullmatch=True),
+        unique=True,
+        max_size=12,
+    ).filter(lambda keys: not set(keys) & {"step_size", "gamma"}),
+    quote=st.sampled_from(["'", '"']),
+    brackets=st.sampled_from(["{}", "[]"]),
+)
+def test_declared_keys_are_the_old_then_the_new(
+    keys: list[str], quote: str, brackets: str
+) -> None:
+    if brackets == "{}" and not keys:
+        keys = ["lr"]  # `{}` would be a dict
+    literal = brackets[0] + ", ".join(f"{quote}{k}{quote}" for k in keys) + brackets[1]
+    source = f"def supported_hyperparameters():\n    return {literal}\n"
+    command = DeclareHyperparametersCommand(CodemodContext(), "StepLR_default")
+    code = command.transform_module(cst.parse_module(source)).code
+    returned = ast.parse(code).body[0].body[0]  # type: ignore[attr-defined]
+    assert isinstance(returned, ast.Return)
+    assert ast.literal_eval(returned.value) == (
+        {*keys, "step_size", "gamma"}
+        if brackets == "{}"
+        else [*keys, "step_size", "gamma"]
+    )
+    assert max(len(line) for line in code.splitlines()) <= 88
+    if keys:  # an empty literal has no quote to follow: ' then
+        assert f"{quote}gamma{quote}" in code
+
+
+# ----------------------------------------------------------------------------
+# BuildLrSchedulerCommand
+# ----------------------------------------------------------------------------
+
+MODEL_WITH_STEP_LR_BUILT = '''
+import torch
+import torch.nn as nn
+from torch.optim import lr_scheduler
+
+
+def supported_hyperparameters():
+    return {'lr'}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.device = device
+        self.fc = nn.Linear(in_shape[1], out_shape[0])
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def train_setup(self, prm):
+        self.criteria = (nn.CrossEntropyLoss(),)
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'])
+        self.scheduler = build_lr_scheduler(self.optimizer, prm)
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            self.optimizer.zero_grad()
+            loss = self.criteria[0](self(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
+
+
+def lr_schedule_epochs(prm):
+    """Epochs the schedule spans: prm['epoch_max'], else prm['epoch']."""
+    for key in ('epoch_max', 'epoch'):
+        if prm.get(key) is not None:
+            return max(1, int(prm[key]))
+    raise KeyError(
+        "prm has neither 'epoch_max' nor 'epoch': set the epochs to schedule over"
+    )
+
+
+def build_lr_scheduler(optimizer, prm):
+    """The StepLR_default schedule, stepped once per epoch."""
+    epochs = lr_schedule_epochs(prm)
+    step_size = max(1, round(prm['step_size'] * epochs))  # 1 .. epoch_max
+    gamma = 0.01 * 100 ** prm['gamma']  # 0.01 .. 1 (log)
+    return lr_scheduler.StepLR(
+        optimizer,
+        step_size=step_size,
+        gamma=gamma,
+    )
+'''
+
+MODEL_WITH_ONE_CYCLE_LR_BOUND = '''
+import torch
+import torch.nn as nn
+from functools import partial
+from torch.optim import lr_scheduler
+
+
+def supported_hyperparameters():
+    return {'lr'}
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape, prm, device):
+        super().__init__()
+        self.device = device
+        self.fc = nn.Linear(in_shape[1], out_shape[0])
+
+    def forward(self, x):
+        return self.fc(x)
+
+    def train_setup(self, prm):
+        self.criteria = (nn.CrossEntropyLoss(),)
+        self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'])
+        self.scheduler = None
+        self.build_scheduler = partial(build_lr_scheduler, self.optimizer, prm)
+
+    def learn(self, train_data):
+        for inputs, labels in train_data:
+            self.optimizer.zero_grad()
+            loss = self.criteria[0](self(inputs), labels)
+            loss.backward()
+            self.optimizer.step()
+
+
+def lr_schedule_epochs(prm):
+    """Epochs the schedule spans: prm['epoch_max'], else prm['epoch']."""
+    for key in ('epoch_max', 'epoch'):
+        if prm.get(key) is not None:
+            return max(1, int(prm[key]))
+    raise KeyError(
+        "prm has neither 'epoch_max' nor 'epoch': set the epochs to schedule over"
+    )
+
+
+def build_lr_scheduler(optimizer, prm, batches_per_epoch):
+    """The OneCycleLR_default schedule, stepped every batch."""
+    epochs = lr_schedule_epochs(prm)
+    total_steps = epochs * batches_per_epoch
+    pct_start = 0.1 + 0.4 * prm['pct_start']  # 0.1 .. 0.5
+    div_factor = 5 * 25 ** prm['div_factor']  # 5 .. 125 (log)
+    final_div_factor = 10 * 10000 ** prm['final_div_factor']  # 10 .. 100000 (log)
+    if pct_start * total_steps == 1:
+        # torch divides by zero when the warm-up is exactly one batch long
+        pct_start = 2 / total_steps
+    return lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group['lr'] for group in optimizer.param_groups],
+        total_steps=total_steps,
+        pct_start=pct_start,
+        anneal_strategy='cos',
+        cycle_momentum=False,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+    )
+'''
+
+
+def build(source: str, variant: str) -> str:
+    command = BuildLrSchedulerCommand(CodemodContext(), variant)
+    return command.transform_module(cst.parse_module(source)).code
+
+
+def count_lines(code: str, line: str) -> int:
+    return sum(1 for text in code.splitlines() if text == line)
+
+
+class BuildLrSchedulerTest(RefusalCodemodTest):
+    TRANSFORM = BuildLrSchedulerCommand
+
+    def test_per_epoch_variant_is_built_after_the_optimizer(self) -> None:
+        self.assertCodemod(MODEL, MODEL_WITH_STEP_LR_BUILT, variant="StepLR_default")
+
+    def test_per_batch_variant_is_bound_after_the_optimizer(self) -> None:
+        self.assertCodemod(
+            MODEL, MODEL_WITH_ONE_CYCLE_LR_BOUND, variant="OneCycleLR_default"
+        )
+
+    def test_built_right_after_an_optimizer_call_on_several_lines(self) -> None:
+        before = lemur(
+            train_setup="""
+                self.optimizer = torch.optim.SGD(
+                    self.parameters(), lr=prm['lr'], momentum=prm['momentum']
+                )
+                self.criteria = (nn.CrossEntropyLoss(),)
+            """
+        )
+        expected = """
+    def train_setup(self, prm):
+        self.optimizer = torch.optim.SGD(
+            self.parameters(), lr=prm['lr'], momentum=prm['momentum']
+        )
+        self.scheduler = build_lr_scheduler(self.optimizer, prm)
+        self.criteria = (nn.CrossEntropyLoss(),)
+"""
+        self.assertIn(expected, build(before, "StepLR_default"))
+
+    def test_built_after_the_last_optimizer_assignment(self) -> None:
+        before = lemur(
+            train_setup="""
+                self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'])
+                self.optimizer = torch.optim.Adam(self.parameters(), lr=prm['lr'])
+            """
+        )
+        expected = """
+        self.optimizer = torch.optim.Adam(self.parameters(), lr=prm['lr'])
+        self.scheduler = build_lr_scheduler(self.optimizer, prm)
+"""
+        self.assertIn(expected, build(before, "StepLR_default"))
+
+    def test_uses_the_methods_own_parameter_names(self) -> None:
+        before = lemur(
+            train_setup="net.optimizer = torch.optim.SGD(net.parameters(), lr=hp['lr'])"
+        ).replace("def train_setup(self, prm):", "def train_setup(net, hp):")
+        expected = """
+    def train_setup(net, hp):
+        net.optimizer = torch.optim.SGD(net.parameters(), lr=hp['lr'])
+        net.scheduler = None
+        net.build_scheduler = partial(build_lr_scheduler, net.optimizer, hp)
+"""
+        self.assertIn(expected, build(before, "CyclicLR_triangular"))
+
+    def test_lambda_variant_appends_its_rate_rule_before_the_builder(self) -> None:
+        code = build(MODEL, "LambdaLR_cosine_like")
+        rule = '''
+def cosine_decay(epoch, epochs, min_lr):
+    """Half a cosine from 1 down to `min_lr` over `epochs`, then hold."""
+    progress = min(epoch, epochs) / epochs
+    return min_lr + (1 - min_lr) * (1 + math.cos(math.pi * progress)) / 2
+'''
+        self.assertIn(rule, code)
+        self.assertLess(code.index("def lr_schedule_epochs("), code.index(rule))
+        self.assertLess(code.index(rule), code.index("def build_lr_scheduler("))
+        self.assertIn(
+            "lr_lambda=partial(cosine_decay, epochs=epochs, min_lr=min_lr),", code
+        )
+        self.assertIn("self.scheduler = build_lr_scheduler(self.optimizer, prm)", code)
+
+    def test_lambda_variant_imports_what_its_rule_needs(self) -> None:
+        code = build(MODEL, "LambdaLR_cosine_like")
+        header = code.split("\n\n\n")[0].splitlines()
+        self.assertCountEqual(
+            header,
+            [
+                "import torch",
+                "import torch.nn as nn",
+                "import math",
+                "from functools import partial",
+                "from torch.optim import lr_scheduler",
+            ],
+        )
+
+    def test_imports_already_present_are_not_added_again(self) -> None:
+        header = """
+            import math
+            from functools import partial
+
+            import torch
+            import torch.nn as nn
+        """
+        code = build(lemur(header=dedent(header)), "LambdaLR_cosine_like")
+        for line in ["import math", "from functools import partial"]:
+            self.assertEqual(count_lines(code, line), 1, line)
+        self.assertEqual(count_lines(code, "from torch.optim import lr_scheduler"), 1)
+
+    def test_generated_code_follows_a_double_quoted_model(self) -> None:
+        code = build(lemur(declare='return {"lr"}'), "CosineAnnealingLR_default")
+        self.assertIn('    t_max = max(1, round(prm["t_max"] * epochs))', code)
+        self.assertIn('    min_lr = 0.5 * prm["min_lr"]', code)
+        self.assertIn('    for key in ("epoch_max", "epoch"):', code)
+        self.assertIn('min(group["lr"] for group in optimizer.param_groups)', code)
+
+    @data_provider(
+        {
+            "no_class_net": (
+                lemur(class_name="Model"),
+                "no top-level class Net",
+            ),
+            "no_train_setup": (
+                lemur(train_setup=None),
+                "class Net has no train_setup() method",
+            ),
+            "optimizer_never_assigned": (
+                lemur(train_setup="self.criteria = (nn.CrossEntropyLoss(),)"),
+                "Net.train_setup() never assigns self.optimizer",
+            ),
+            "optimizer_assigned_inside_an_if": (
+                lemur(
+                    train_setup="""
+                        if prm.get('adam'):
+                            self.optimizer = torch.optim.Adam(self.parameters())
+                        else:
+                            self.optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+                    """
+                ),
+                (
+                    "Net.train_setup() assigns self.optimizer inside a block; "
+                    "assign it once, at the top level of the method"
+                ),
+            ),
+            "uses_torch_optim_lr_scheduler": (
+                lemur(
+                    train_setup=SETUP
+                    + "self.decay = torch.optim.lr_scheduler.StepLR(self.optimizer, 9)"
+                ),
+                HAS_SCHEDULER + "it already uses torch.optim.lr_scheduler",
+            ),
+            "imports_lr_scheduler": (
+                lemur(header=MODEL_IMPORTS + "from torch.optim import lr_scheduler"),
+                HAS_SCHEDULER + "it already uses torch.optim.lr_scheduler",
+            ),
+            "assigns_self_scheduler": (
+                lemur(train_setup=SETUP + "self.scheduler = None"),
+                HAS_SCHEDULER + "it already assigns a .scheduler attribute",
+            ),
+        }
+    )
+    def test_refuses(self, before: str, message: str) -> None:
+        self.assertRefused(before, message, variant="StepLR_default")
+
+    def test_refuses_its_own_output(self) -> None:
+        self.assertRefused(
+            MODEL_WITH_STEP_LR_BUILT,
+            LRGEN_RAN,
+            variant="OneCycleLR_default",
+        )
+
+    def test_refuses_optimizer_replaced_inside_a_block(self) -> None:
+        before = lemur(
+            train_setup="""
+                self.optimizer = torch.optim.SGD(self.parameters(), lr=prm['lr'])
+                if prm.get('adam'):
+                    self.optimizer = torch.optim.Adam(self.parameters())
+            """
+        )
+        self.assertCodemod(before, before, expected_skip=True, variant="StepLR_default")
+
+    def test_refuses_model_defining_a_helper_name(self) -> None:
+        before = lemur() + "\n\ndef step_decay(epoch):\n    return 0.5 ** epoch\n"
+        self.assertCodemod(
+            before, before, expected_skip=True, variant="LambdaLR_step_like"
+        )
+
+
+# ----------------------------------------------------------------------------
+# StepLrSchedulerCommand
+# ----------------------------------------------------------------------------
+
+
+class StepLrSchedulerTest(RefusalCodemodTest):
+    TRANSFORM = StepLrSchedulerCommand
+
+    def test_per_epoch_step_goes_after_the_batch_loop(self) -> None:
+        after = lemur(
+            learn="""
+                for inputs, labels in train_data:
+                    self.optimizer.zero_grad()
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    self.optimizer.step()
+                self.scheduler.step()
+            """
+        )
+        self.assertCodemod(MODEL, after, variant="StepLR_default")
+
+    def test_per_epoch_step_goes_before_a_return_after_the_loop(self) -> None:
+        before = lemur(
+            learn="""
+                self.train()
+                for inputs, labels in train_data:
+                    self.optimizer.zero_grad()
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    self.optimizer.step()
+                return 0.0, loss.item()
+            """
+        )
+        after = lemur(
+            learn="""
+                self.train()
+                for inputs, labels in train_data:
+                    self.optimizer.zero_grad()
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    self.optimizer.step()
+                self.scheduler.step()
+                return 0.0, loss.item()
+            """
+        )
+        self.assertCodemod(before, after, variant="CosineAnnealingLR_default")
+
+    def test_per_batch_step_follows_the_optimizer_inside_an_if(self) -> None:
+        before = lemur(
+            learn="""
+                self.train()
+                for inputs, labels in train_data:
+                    self.optimizer.zero_grad()
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    if loss.isfinite():
+                        self.optimizer.step()
+                    total = loss.item()
+            """
+        )
+        after = lemur(
+            learn="""
+                self.train()
+                if self.scheduler is None:
+                    self.scheduler = self.build_scheduler(len(train_data))
+                for inputs, labels in train_data:
+                    self.optimizer.zero_grad()
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    if loss.isfinite():
+                        self.optimizer.step()
+                        self.scheduler.step()
+                    total = loss.item()
+            """
+        )
+        self.assertCodemod(before, after, variant="CyclicLR_triangular")
+
+    def test_one_cycle_holds_its_last_rate_instead_of_overrunning(self) -> None:
+        after = lemur(
+            learn="""
+                if self.scheduler is None:
+                    self.scheduler = self.build_scheduler(len(train_data))
+                for inputs, labels in train_data:
+                    self.optimizer.zero_grad()
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    self.optimizer.step()
+                    if self.scheduler.last_epoch + 1 < self.scheduler.total_steps:
+                        self.scheduler.step()
+            """
+        )
+        self.assertCodemod(MODEL, after, variant="OneCycleLR_default")
+
+    def test_per_epoch_step_goes_after_the_statement_holding_the_loop(self) -> None:
+        before = lemur(
+            learn="""
+                with torch.enable_grad():
+                    for inputs, labels in train_data:
+                        loss = self.criteria[0](self(inputs), labels)
+                        loss.backward()
+                        self.optimizer.step()
+            """
+        )
+        after = lemur(
+            learn="""
+                with torch.enable_grad():
+                    for inputs, labels in train_data:
+                        loss = self.criteria[0](self(inputs), labels)
+                        loss.backward()
+                        self.optimizer.step()
+                self.scheduler.step()
+            """
+        )
+        self.assertCodemod(before, after, variant="ExponentialLR_default")
+
+    @data_provider(
+        {
+            "no_learn": (
+                lemur(learn=None),
+                "class Net has no learn() method",
+            ),
+            "no_optimizer_step": (
+                lemur(learn="for inputs, labels in train_data:\n    pass"),
+                "Net.learn() never calls self.optimizer.step() as a statement",
+            ),
+            "optimizer_step_on_the_line_of_its_if": (
+                lemur(
+                    learn="""
+                        for inputs, labels in train_data:
+                            if inputs is not None: self.optimizer.step()
+                    """
+                ),
+                "Net.learn() never calls self.optimizer.step() as a statement",
+            ),
+            "optimizer_step_outside_a_loop": (
+                lemur(
+                    learn="""
+                        for inputs, labels in train_data:
+                            loss = self.criteria[0](self(inputs), labels)
+                            loss.backward()
+                        self.optimizer.step()
+                    """
+                ),
+                "Net.learn() calls self.optimizer.step() outside any batch loop",
+            ),
+            "two_optimizer_steps": (
+                lemur(
+                    learn="""
+                        for inputs, labels in train_data:
+                            self.optimizer.step()
+                            self.optimizer.step()
+                    """
+                ),
+                (
+                    "Net.learn() calls self.optimizer.step() 2 times; "
+                    "expected one call inside the batch loop"
+                ),
+            ),
+            "learn_already_steps_a_scheduler": (
+                lemur(learn=LEARN + "self.scheduler.step()"),
+                "Net.learn() already steps a scheduler",
+            ),
+        }
+    )
+    def test_refuses(self, before: str, message: str) -> None:
+        self.assertRefused(before, message, variant="StepLR_default")
+        self.assertRefused(before, message, variant="OneCycleLR_default")
+
+
+# ----------------------------------------------------------------------------
+# AddLrSchedulerCommand, end to end
+# ----------------------------------------------------------------------------
+
+
+class AddLrSchedulerTest(RefusalCodemodTest):
+    TRANSFORM = AddLrSchedulerCommand
+
+    def test_running_twice_is_refused(self) -> None:
+        self.assertRefused(
+            add_scheduler(MODEL, "StepLR_default"),
+            LRGEN_RAN,
+            variant="StepLR_default",
+        )
+
+    def test_refusal_of_a_later_step_leaves_the_model_unchanged(self) -> None:
+        self.assertRefused(
+            lemur(declare="return {'lr', 'gamma'}"),
+            "supported_hyperparameters() already declares gamma",
+            variant="StepLR_default",
+        )
+
+    def test_imports_follow_a_module_docstring(self) -> None:
+        code = add_scheduler('"""A small model."""\n\n' + MODEL, "OneCycleLR_default")
+        self.assertTrue(
+            code.startswith('"""A small model."""\n\nimport torch\n'), code[:80]
+        )
+        self.assertIn("from functools import partial\n", code)
+        self.assertIn("from torch.optim import lr_scheduler\n", code)
+
+    def test_imports_already_present_are_not_added_again(self) -> None:
+        header = "import math\nfrom functools import partial\n" + MODEL_IMPORTS
+        code = add_scheduler(lemur(header=header), "LambdaLR_cosine_like")
+        for line in ["import math", "from functools import partial"]:
+            self.assertEqual(count_lines(code, line), 1, line)
+        self.assertEqual(count_lines(code, "from torch.optim import lr_scheduler"), 1)
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_output_compiles(variant: str) -> None:
+    compile(add_scheduler(MODEL, variant), f"{variant}.py", "exec")
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+def test_running_twice_never_injects_twice(variant: str) -> None:
+    once = add_scheduler(MODEL, variant)
+    command = AddLrSchedulerCommand(CodemodContext(), variant)
+    with pytest.raises(ModelRefused, match=f"^{re.escape(LRGEN_RAN)}$"):
+        command.transform_module(cst.parse_module(once))
+
+
+def _is_subsequence(needles: list[str], haystack: list[str]) -> bool:
+    rest = iter(haystack)
+    return all(any(line == candidate for candidate in rest) for line in needles)
+
+
+RESNET18 = (PROJECT_ROOT / "base_model" / "resnet18.py").read_text()
+
+
+@pytest.mark.parametrize(
+    ("base", "variant"),
+    [pytest.param(MODEL, name, id=f"small_model-{name}") for name in VARIANT_NAMES]
+    + [
+        pytest.param(RESNET18, name, id=f"resnet18-{name}")
+        for name in ["StepLR_default", "OneCycleLR_default", "LambdaLR_cosine_like"]
+    ],
+)
+def test_only_adds_lines_except_the_declaration(base: str, variant: str) -> None:
+    kept = [line for line in base.splitlines() if not line.startswith("    return {")]
+    assert len(kept) == len(base.splitlines()) - 1
+    assert _is_subsequence(kept, add_scheduler(base, variant).splitlines())
+
+
+# ----------------------------------------------------------------------------
+# LibCST's own CLI, configured by .libcst.codemod.yaml
+# ----------------------------------------------------------------------------
+
+
+def run_libcst_codemod(path: Path) -> subprocess.CompletedProcess[str]:
+    """The command .libcst.codemod.yaml documents, on an absolute path."""
+    return subprocess.run(
+        [
+            sys.executable, "-m", "libcst.tool", "codemod",
+            "add_lr_scheduler.AddLrSchedulerCommand",
+            "--variant", "CosineAnnealingLR_default", str(path.resolve()),
+        ],
+        cwd=PROJECT_ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "model.py"
+    path.write_text(MODEL)
+    return path
+
+
+def test_cli_adds_the_scheduler(model_file: Path) -> None:
+    result = run_libcst_codemod(model_file)
+    assert result.returncode == 0, result.stderr
+    code = model_file.read_text()
+    assert "lr_scheduler.CosineAnnealingLR(" in code
+    assert "from torch.optim import lr_scheduler\n" in code
+    assert code == add_scheduler(MODEL, "CosineAnnealingLR_default")
+
+
+def test_cli_leaves_a_model_without_optimizer_unchanged(tmp_path: Path) -> None:
+    source = lemur(train_setup="self.criteria = (nn.CrossEntropyLoss(),)")
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    result = run_libcst_codemod(path)
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == source
+    assert "Net.train_setup() never assigns self.optimizer" in result.stderr
