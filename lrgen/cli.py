@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import catalog
+from . import __version__, catalog
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-out = Console()
+# Piped output is not cut to 80 columns: variant names stay whole.
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
+
+CIFAR10_BATCHES = 782  # 50,000 training images at batch 64
+RELATIVE_BASE = Path("base_model", "resnet18.py")
+PROJECT_BASE = Path(__file__).resolve().parents[1] / RELATIVE_BASE
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"lrgen {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def root() -> None:
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Learning-rate-scheduler variants of a LEMUR model, generated with LibCST
     codemods. Exit codes: 0 ok, 1 a check failed, 2 bad input."""
 
@@ -33,8 +52,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 @app.command()
 def generate(
     base: Annotated[
-        Path, typer.Option(help="Base LEMUR model file.", show_default=False)
-    ] = Path("base_model/resnet18.py"),
+        Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(
+            help="Base LEMUR model file [default: the project's "
+            "base_model/resnet18.py].",
+            show_default=False,
+        ),
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Output root; variants go under "
                            "nngpt/llm/epoch/A0/synth_nn/ in it.")
@@ -57,6 +81,8 @@ def generate(
     )
     from .generate import generate as build
 
+    if base is None:
+        base = RELATIVE_BASE if RELATIVE_BASE.is_file() else PROJECT_BASE
     target = out_dir / SYNTH_PATH
     try:
         results = build(base, list(catalog.VARIANTS), epoch_max)
@@ -85,6 +111,55 @@ def generate(
         f"{len(results)} variants, {total:,} bytes in all, "
         f"{total // max(len(results), 1):,} bytes on average"
     )
+
+
+@app.command("list")
+def list_variants(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the catalog as JSON.")
+    ] = False,
+) -> None:
+    """Show the catalog: every variant, its family, stepping and keys."""
+    if as_json:
+        out.print_json(json.dumps([_entry(v) for v in catalog.VARIANTS]))
+        return
+    epochs = catalog.DEFAULT_EPOCH_MAX
+    scope = {"epochs": epochs, "total_steps": epochs * CIFAR10_BATCHES}
+    table = Table(
+        title=f"{len(catalog.VARIANTS)} variants; a key's stored default, what "
+        f"torch gets for it at epoch_max={epochs} (and {CIFAR10_BATCHES} batches "
+        "an epoch), and its range"
+    )
+    for column in ("id", "name", "family (torch classes)", "stepping"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("hyperparameters", min_width=44)
+    for v in catalog.VARIANTS:
+        keys = "\n".join(
+            f"{h.key}={h.default:g} -> {h.real(h.default, scope):.4g} "
+            f"({h.mapping.describe()})"
+            for h in v.hparams
+        )
+        family = v.family
+        if v.classes != (v.family,):
+            family += "\n(" + ", ".join(v.classes) + ")"
+        table.add_row(v.id, v.name, family, v.stepping, keys)
+    out.print(table)
+
+
+def _entry(v: catalog.Variant) -> dict[str, object]:
+    return {
+        "id": v.id,
+        "name": v.name,
+        "family": v.family,
+        "classes": list(v.classes),
+        "stepping": v.stepping,
+        "summary": v.summary,
+        "hyperparameters": [
+            {"key": h.key, "default": h.default, "range": h.mapping.describe(),
+             "meaning": h.meaning}
+            for h in v.hparams
+        ],
+    }
 
 
 def main() -> None:

@@ -55,12 +55,17 @@ def read_base(path: Path) -> cst.Module:
             f"{path}: not UTF-8 text (byte {error.start}); save it as UTF-8"
         ) from None
     try:
+        compile(text, str(path), "exec", dont_inherit=True)
         return cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        reason = error.message.rstrip(".")
+    except SyntaxError as error:
         raise BadInput(
-            f"{path}:{error.raw_line}:{error.raw_column}: syntax error: {reason}; "
+            f"{path}:{error.lineno}:{error.offset}: syntax error: {error.msg}; "
             "fix the model so that Python can parse it"
+        ) from None
+    except cst.ParserSyntaxError as error:
+        raise BadInput(
+            f"{path}:{error.editor_line}:{error.editor_column}: LibCST cannot "
+            f"parse it: {error.message}"
         ) from None
 
 
@@ -124,8 +129,9 @@ def write_atomically(target: Path, files: dict[str, str]) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
+        blocking = next(p for p in [parent, *parent.parents] if p.is_file())
         raise BadInput(
-            f"{parent}: is a file, not a folder; choose another --out"
+            f"{blocking}: is a file, not a folder; choose another --out"
         ) from None
     except PermissionError:
         raise BadInput(f"{parent}: cannot create it; choose a writable --out") from None

@@ -645,15 +645,18 @@ def cosine_decay(epoch, epochs, min_lr):
         {
             "no_class_net": (
                 lemur(class_name="Model"),
-                "no top-level class Net",
+                "no top-level class Net; a LEMUR model defines "
+                "`class Net(nn.Module)`",
             ),
             "no_train_setup": (
                 lemur(train_setup=None),
-                "class Net has no train_setup() method",
+                "class Net has no train_setup() method; a LEMUR model defines "
+                "train_setup(self, prm) and learn(self, train_data)",
             ),
             "optimizer_never_assigned": (
                 lemur(train_setup="self.criteria = (nn.CrossEntropyLoss(),)"),
-                "Net.train_setup() never assigns self.optimizer",
+                "Net.train_setup() never assigns self.optimizer; "
+                "create the optimizer there as `self.optimizer = ...`",
             ),
             "optimizer_assigned_inside_an_if": (
                 lemur(
@@ -832,7 +835,8 @@ class StepLrSchedulerTest(RefusalCodemodTest):
         {
             "no_learn": (
                 lemur(learn=None),
-                "class Net has no learn() method",
+                "class Net has no learn() method; a LEMUR model defines "
+                "train_setup(self, prm) and learn(self, train_data)",
             ),
             "no_optimizer_step": (
                 lemur(learn="for inputs, labels in train_data:\n    pass"),

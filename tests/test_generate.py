@@ -194,3 +194,43 @@ def test_python_dash_m_lrgen_works(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert "generate" in result.stdout
+
+
+def test_list_shows_every_variant_with_its_keys() -> None:
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0
+    for variant in catalog.VARIANTS:
+        assert variant.id in result.output and variant.name in result.output
+    assert "step_size=0.3 -> 15 (1 .. epoch_max)" in result.output
+
+
+def test_list_json_is_the_catalog() -> None:
+    result = runner.invoke(app, ["list", "--json"])
+    entries = json.loads(result.output)
+    assert [e["name"] for e in entries] == EXPECTED_NAMES
+    one_cycle = entries[17]
+    assert one_cycle["stepping"] == "batch"
+    assert [h["key"] for h in one_cycle["hyperparameters"]] == [
+        "pct_start", "div_factor", "final_div_factor"
+    ]
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("lrgen 0.")
+
+
+def test_syntax_error_names_the_line(tmp_path: Path) -> None:
+    base = tmp_path / "model.py"
+    base.write_text("import torch\n\ndef f(:\n    pass\n")
+    result = runner.invoke(app, ["generate", "--base", str(base), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{base}:3:" in result.output and "syntax error" in result.output
+
+
+def test_out_below_a_file_names_the_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    result = runner.invoke(app, ["generate", "--out", str(blocker)])
+    assert result.exit_code == 2
+    assert f"{blocker}: is a file, not a folder" in result.output

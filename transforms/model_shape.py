@@ -27,13 +27,18 @@ def find_net(module: cst.Module) -> cst.ClassDef:
     for statement in module.body:
         if isinstance(statement, cst.ClassDef) and statement.name.value == "Net":
             return statement
-    raise ModelRefused("no top-level class Net")
+    raise ModelRefused(
+        "no top-level class Net; a LEMUR model defines `class Net(nn.Module)`"
+    )
 
 
 def find_method(net: cst.ClassDef, name: str) -> cst.FunctionDef:
     method = find_function(net.body.body, name)
     if method is None:
-        raise ModelRefused(f"class Net has no {name}() method")
+        raise ModelRefused(
+            f"class Net has no {name}() method; a LEMUR model defines "
+            "train_setup(self, prm) and learn(self, train_data)"
+        )
     return method
 
 
@@ -92,7 +97,10 @@ def optimizer_assignment_index(train_setup: cst.FunctionDef) -> int:
             "Net.train_setup() assigns self.optimizer inside a block; "
             "assign it once, at the top level of the method"
         )
-    raise ModelRefused("Net.train_setup() never assigns self.optimizer")
+    raise ModelRefused(
+        "Net.train_setup() never assigns self.optimizer; "
+        "create the optimizer there as `self.optimizer = ...`"
+    )
 
 
 class _StepFinder(cst.CSTVisitor):
