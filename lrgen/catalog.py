@@ -520,7 +520,7 @@ VARIANTS: tuple[Variant, ...] = (
         "Cosine cycles of 40% of the run each, restarting at lr.",
     ),
     _cyclic(14, "CyclicLR_triangular", "triangular", 0.2,
-            "Triangle waves between 10% of lr and lr, five cycles a run."),
+            "Triangle waves between 5% of lr and lr, five cycles a run."),
     _cyclic(15, "CyclicLR_triangular2", "triangular2", 0.2,
             "Triangle waves whose height halves every cycle, five cycles a run."),
     Variant(
