@@ -41,23 +41,29 @@ def _number(value: float) -> str:
 
 @dataclass(frozen=True)
 class Count:
-    """A whole number of `unit` (epochs or batches), at least 1."""
+    """A whole number of `unit` (epochs or batches), at least 1: the share
+    of it spread evenly over [low, high]."""
 
     unit: Literal["epochs", "total_steps"]
-    divisor: int = 1
+    low: float = 0.0
+    high: float = 1.0
 
     @property
     def template(self) -> str:
-        scale = "" if self.divisor == 1 else f" / {self.divisor}"
-        return f"max(1, round({{x}} * {self.unit}{scale}))"
+        share = Linear(self.low, self.high).template
+        if self.low != 0:
+            share = f"({share})"
+        return f"max(1, round({share} * {self.unit}))"
 
     def real(self, x: float, scope: MappingType[str, int]) -> int:
-        return max(1, round(x * scope[self.unit] / self.divisor))
+        share = Linear(self.low, self.high).real(x, scope)
+        return max(1, round(share * scope[self.unit]))
 
     def describe(self) -> str:
-        unit = "epoch_max" if self.unit == "epochs" else "the run's batches"
-        part = "" if self.divisor == 1 else f" / {self.divisor}"
-        return f"1 .. {unit}{part}"
+        if self.unit == "epochs" and (self.low, self.high) == (0, 1):
+            return "1 .. epoch_max"
+        unit = "epoch_max" if self.unit == "epochs" else "all batches"
+        return f"{self.low:.1%} .. {self.high:.0%} of {unit}"
 
 
 @dataclass(frozen=True)
@@ -365,7 +371,9 @@ class Variant:
 
 # Mappings shared by several variants.
 EPOCHS = Count("epochs")
-HALF_CYCLE = Count("total_steps", 2)
+# A half cycle of at least 0.1% of the run keeps triangular2's halvings (one
+# a cycle) far from the float range torch computes them in.
+HALF_CYCLE = Count("total_steps", 0.001, 0.5)
 DECAY = Log(0.01, 1.0)
 FLOOR = Linear(0.0, 0.5)
 FACTOR = Log(0.001, 1.0)

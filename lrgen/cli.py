@@ -113,6 +113,79 @@ def generate(
     )
 
 
+DEFAULT_SYNTH = Path("out", "nngpt", "llm", "epoch", "A0", "synth_nn")
+
+
+@app.command()
+def validate(
+    synth_dir: Annotated[
+        Path,
+        typer.Argument(help="A folder of generated variants (A0_NNN/new_nn.py, "
+                       "hp.txt)."),
+    ] = DEFAULT_SYNTH,
+    draws: Annotated[
+        int, typer.Option(help="Random hyperparameter draws per variant.")
+    ] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the draws.")] = 0,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds one variant may take.")
+    ] = 120.0,
+    json_file: Annotated[
+        Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option("--json", help="Also write the results to this file."),
+    ] = None,
+) -> None:
+    """Prove every variant: NNEval's static checks, build, the rate against the
+    closed form, random search draws, the per-batch budget, resume; exit 1 if
+    anything fails."""
+    from rich.progress import Progress
+
+    from .validate import CHECKS, variant_folders
+    from .validate import validate as run
+
+    if not synth_dir.is_dir() or not variant_folders(synth_dir):
+        raise fail(f"{synth_dir}: no variant folders (A0_NNN/new_nn.py) in it; "
+                   "pass the synth_nn folder lrgen generate wrote")
+    if draws < 1 or workers < 1 or timeout <= 0:
+        raise fail("--draws and --workers must be at least 1, --timeout above 0")
+    total = len(variant_folders(synth_dir))
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("validating", total=total)
+        report = run(
+            synth_dir, draws=draws, seed=seed, timeout=timeout, workers=workers,
+            progress=lambda r: progress.update(
+                task, advance=1, description=f"{r.folder} {r.name}"
+            ),
+        )
+    table = Table(title=f"lrgen validate {synth_dir}")
+    table.add_column("variant", no_wrap=True)
+    for name in CHECKS:
+        table.add_column(name, justify="center")
+    marks = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[dim]n/a[/]"}
+    for v in report.variants:
+        cells = [marks[v.checks[c].ok] if c in v.checks else "" for c in CHECKS]
+        table.add_row(f"{v.folder} {v.name}", *cells)
+    out.print(table)
+    for v in report.variants:
+        for name, check in v.checks.items():
+            if check.ok is False:
+                out.print(f"[bold red]FAIL[/] {v.folder} {v.name} {name}: "
+                          f"{check.message}", highlight=False)
+    if report.closest is not None:
+        a, b, gap = report.closest
+        verdict = "pass" if report.diversity_ok else "[bold red]FAIL[/]"
+        out.print(f"diversity {verdict}: closest default trajectories {a} and "
+                  f"{b}, {gap:.4f} apart (at least 0.01 needed)", highlight=False)
+    passed = sum(v.ok for v in report.variants)
+    out.print(f"{passed} of {len(report.variants)} variants pass every check "
+              f"in {report.seconds:.1f} s")
+    if json_file is not None:
+        json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("list")
 def list_variants(
     as_json: Annotated[

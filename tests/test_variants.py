@@ -137,7 +137,7 @@ def cyclic_lr(hp: dict[str, Any], epochs: int, batches: int, mode: str) -> Rate:
     gamma ^ (n / total), so that it is gamma at the end of the run."""
     total = epochs * batches
     floor = linear(hp["min_lr"], 0, 0.5)
-    half = count(hp["cycle"], total / 2)
+    half = count(linear(hp["cycle"], 0.001, 0.5), total)
 
     def rate(lr: float, lowest: float, n: int) -> float:
         wave, position = divmod(n, 2 * half)

@@ -60,7 +60,10 @@ def builder_source(variant: Variant) -> str:
         lines.append("    total_steps = epochs * batches_per_epoch")
     for h in variant.hparams:
         template = h.mapping.template.replace("{x}", "{" + h.key + "}")
-        lines.append(f"    {h.key} = {template}  # {h.mapping.describe()}")
+        line = f"    {h.key} = {template}  # {h.mapping.describe()}"
+        if len(line) > 88:  # the range goes on a line of its own
+            line = f"    # {h.key}: {h.mapping.describe()}\n    {h.key} = {template}"
+        lines.append(line)
     template = variant.template.strip("\n")
     if variant.rule is not None:
         bound = ", ".join(f"{arg}={arg}" for arg in variant.rule_args)

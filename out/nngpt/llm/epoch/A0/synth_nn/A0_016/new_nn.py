@@ -136,7 +136,8 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
     epochs = lr_schedule_epochs(prm)
     total_steps = epochs * batches_per_epoch
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
-    cycle = max(1, round(prm['cycle'] * total_steps / 2))  # 1 .. the run's batches / 2
+    # cycle: 0.1% .. 50% of all batches
+    cycle = max(1, round((0.001 + 0.499 * prm['cycle']) * total_steps))
     gamma = 0.001 * 1000 ** prm['gamma']  # 0.001 .. 1 (log)
     return lr_scheduler.CyclicLR(
         optimizer,

@@ -136,7 +136,8 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
     epochs = lr_schedule_epochs(prm)
     total_steps = epochs * batches_per_epoch
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
-    cycle = max(1, round(prm['cycle'] * total_steps / 2))  # 1 .. the run's batches / 2
+    # cycle: 0.1% .. 50% of all batches
+    cycle = max(1, round((0.001 + 0.499 * prm['cycle']) * total_steps))
     return lr_scheduler.CyclicLR(
         optimizer,
         base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
