@@ -51,7 +51,9 @@ class Count:
     @property
     def template(self) -> str:
         share = Linear(self.low, self.high).template
-        if self.low != 0:
+        if (self.low, self.high) == (0, 1):
+            share = "{x}"
+        elif self.low != 0:
             share = f"({share})"
         return f"max(1, round({share} * {self.unit}))"
 
@@ -214,6 +216,21 @@ return lr_scheduler.CyclicLR(
 )
 """
 
+# torch's own mode='triangular2' computes 1 / 2 ** (cycle - 1), which
+# overflows past cycle 1024 (short cycles, long runs); the same halving as a
+# rule falls to 0 instead.
+_CYCLIC_LR_HALVING = """
+return lr_scheduler.CyclicLR(
+    optimizer,
+    base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
+    max_lr=[group['lr'] for group in optimizer.param_groups],
+    step_size_up=cycle,
+    scale_fn=halve_each_cycle,
+    scale_mode='cycle',
+    cycle_momentum=False,
+)
+"""
+
 _CYCLIC_LR_EXP_RANGE = """
 return lr_scheduler.CyclicLR(
     optimizer,
@@ -297,13 +314,19 @@ return lr_scheduler.LambdaLR(
 )
 """
 
-# Rate rules for LambdaLR and MultiplicativeLR: module-level functions bound
-# with functools.partial, so the model pickles and the state round-trips.
+# Rate rules for LambdaLR, MultiplicativeLR and CyclicLR: module-level
+# functions (bound with functools.partial where they take values), so the
+# model pickles and the state round-trips.
 RULES: dict[str, str] = {
     "constant_factor": '''
 def constant_factor(epoch, factor):
     """Multiply the rate by `factor` every epoch."""
     return factor
+''',
+    "halve_each_cycle": '''
+def halve_each_cycle(cycle):
+    """Height of CyclicLR's wave in cycle 1, 2, 3, ...: 1, 1/2, 1/4, ..."""
+    return 0.5 ** (cycle - 1)
 ''',
     "linear_decay": '''
 def linear_decay(epoch, epochs, min_lr):
@@ -529,8 +552,12 @@ VARIANTS: tuple[Variant, ...] = (
     ),
     _cyclic(14, "CyclicLR_triangular", "triangular", 0.2,
             "Triangle waves between 5% of lr and lr, five cycles a run."),
-    _cyclic(15, "CyclicLR_triangular2", "triangular2", 0.2,
-            "Triangle waves whose height halves every cycle, five cycles a run."),
+    Variant(
+        15, "CyclicLR_triangular2", "CyclicLR", ("CyclicLR",), "batch",
+        (_min_lr(0.1), _cycle(0.2)), _CYCLIC_LR_HALVING,
+        "Triangle waves whose height halves every cycle, five cycles a run.",
+        rule="halve_each_cycle",
+    ),
     Variant(
         16, "CyclicLR_exp_range", "CyclicLR", ("CyclicLR",), "batch",
         (_min_lr(0.1), _cycle(0.2),

@@ -186,6 +186,34 @@ def validate(
         raise typer.Exit(1)
 
 
+@app.command()
+def plot(
+    synth_dir: Annotated[
+        Path, typer.Argument(help="A folder of generated variants.")
+    ] = DEFAULT_SYNTH,
+    png: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path(
+        "schedules.png"
+    ),
+    variant: Annotated[
+        Optional[list[str]],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Only this variant (id, name or glob); repeatable."),
+    ] = None,
+    batches: Annotated[
+        int, typer.Option(help="Batches an epoch for per-batch schedules.")
+    ] = 100,
+) -> None:
+    """Draw every variant's rate against epoch, one panel per family."""
+    try:
+        from .plot import plot_schedules
+
+        written = plot_schedules(synth_dir, png, only=variant, batches_per_epoch=batches)
+    except ModuleNotFoundError as error:
+        raise fail(f"lrgen plot needs {error.name}: pip install 'lrgen[plot]'") from None
+    except (ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    out.print(f"wrote {written}", highlight=False)
+
+
 @app.command("list")
 def list_variants(
     as_json: Annotated[

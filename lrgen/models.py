@@ -7,6 +7,7 @@ import importlib.util
 import json
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -17,6 +18,7 @@ import torch
 from . import catalog
 from .catalog import Variant
 
+_STEP_ORDER = r"Detected call of `lr_scheduler\.step\(\)` before"
 _DOC = re.compile(r"The (\w+) schedule, stepped")
 
 
@@ -75,13 +77,16 @@ def schedule_rates(
         scheduler = module.build_lr_scheduler(optimizer, prm)
     budget = getattr(scheduler, "total_steps", None)
     seen: list[list[float]] = []
-    for _ in range(epochs_run):
-        for _ in range(batches_per_epoch):
-            seen.append([float(g["lr"]) for g in optimizer.param_groups])
-            if stepping == "batch" and (
-                budget is None or scheduler.last_epoch + 1 < budget
-            ):
+    with warnings.catch_warnings():
+        # The scheduler steps without the optimizer on purpose (see above).
+        warnings.filterwarnings("ignore", message=_STEP_ORDER, category=UserWarning)
+        for _ in range(epochs_run):
+            for _ in range(batches_per_epoch):
+                seen.append([float(g["lr"]) for g in optimizer.param_groups])
+                if stepping == "batch" and (
+                    budget is None or scheduler.last_epoch + 1 < budget
+                ):
+                    scheduler.step()
+            if stepping == "epoch":
                 scheduler.step()
-        if stepping == "epoch":
-            scheduler.step()
     return seen

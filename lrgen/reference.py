@@ -83,14 +83,15 @@ def _one_cycle(a: Mapping[str, float], total: int, strategy: str) -> Rule:
 def _cyclic(a: Mapping[str, float], mode: str, total: int) -> Rule:
     half = a["cycle"]
     gamma = a["gamma"] ** (1 / total) if mode == "exp_range" else 1.0
+    halving = mode == "triangular2"
 
     def rate(n: int, base: float) -> float:
         cycle = math.floor(1 + n / (2 * half))
         x = abs(n / half - 2 * cycle + 1)
         low = a["min_lr"] * base
         height = (base - low) * max(0.0, 1 - x)
-        if mode == "triangular2":
-            height /= 2 ** (cycle - 1)
+        if halving:
+            height *= 0.5 ** (cycle - 1)
         elif mode == "exp_range":
             height *= gamma**n
         return low + height
@@ -126,7 +127,8 @@ def rule(
         position = _warm_restarts(int(a["t_0"]), int(a["t_mult"]))
         return lambda t, b: _cosine(*position(t), b, floor_of)
     if family == "CyclicLR":
-        return _cyclic(a, variant.fixed["mode"], total)
+        mode = variant.fixed.get("mode", "triangular2")  # halving by rule
+        return _cyclic(a, mode, total)
     if family == "OneCycleLR":
         return _one_cycle(a, total, variant.fixed["anneal_strategy"])
     if family == "LinearLR":

@@ -30,6 +30,8 @@ def test_entry_is_complete(variant: catalog.Variant) -> None:
     assert all(0.0 <= h.default <= 1.0 for h in variant.hparams)
     for torch_class in variant.classes:
         assert f"lr_scheduler.{torch_class}(" in variant.template
+    if variant.rule is not None:
+        assert "{rule}" in variant.template or f"={variant.rule}," in variant.template
 
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: v.name)
@@ -40,7 +42,7 @@ def test_rate_rule_parameters_are_all_bound(variant: catalog.Variant) -> None:
     function = ast.parse(inspect.cleandoc(RULES[variant.rule])).body[0]
     assert isinstance(function, ast.FunctionDef)
     params = [a.arg for a in function.args.args]
-    assert params[0] == "epoch"
+    assert params[0] in {"epoch", "cycle"}
     assert tuple(params[1:]) == variant.rule_args
 
 

@@ -130,8 +130,8 @@ def lr_schedule_epochs(prm):
 def build_lr_scheduler(optimizer, prm):
     """The MultiStepLR_milestones schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    milestone_1 = max(1, round(1 * prm['milestone_1'] * epochs))  # 1 .. epoch_max
-    milestone_2 = max(1, round(1 * prm['milestone_2'] * epochs))  # 1 .. epoch_max
+    milestone_1 = max(1, round(prm['milestone_1'] * epochs))  # 1 .. epoch_max
+    milestone_2 = max(1, round(prm['milestone_2'] * epochs))  # 1 .. epoch_max
     gamma = 0.01 * 100 ** prm['gamma']  # 0.01 .. 1 (log)
     return lr_scheduler.MultiStepLR(
         optimizer,

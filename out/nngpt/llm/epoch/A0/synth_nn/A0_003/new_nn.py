@@ -130,7 +130,7 @@ def lr_schedule_epochs(prm):
 def build_lr_scheduler(optimizer, prm):
     """The StepLR_long_decay schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    step_size = max(1, round(1 * prm['step_size'] * epochs))  # 1 .. epoch_max
+    step_size = max(1, round(prm['step_size'] * epochs))  # 1 .. epoch_max
     gamma = 0.01 * 100 ** prm['gamma']  # 0.01 .. 1 (log)
     return lr_scheduler.StepLR(
         optimizer,

@@ -130,7 +130,7 @@ def lr_schedule_epochs(prm):
 def build_lr_scheduler(optimizer, prm):
     """The PolynomialLR_power_4 schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    total_iters = max(1, round(1 * prm['total_iters'] * epochs))  # 1 .. epoch_max
+    total_iters = max(1, round(prm['total_iters'] * epochs))  # 1 .. epoch_max
     power = 1 + 4 * prm['power']  # 1 .. 5
     return lr_scheduler.PolynomialLR(
         optimizer,

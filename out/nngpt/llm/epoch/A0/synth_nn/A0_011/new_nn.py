@@ -130,7 +130,7 @@ def lr_schedule_epochs(prm):
 def build_lr_scheduler(optimizer, prm):
     """The CosineAnnealingLR_high_min schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    t_max = max(1, round(1 * prm['t_max'] * epochs))  # 1 .. epoch_max
+    t_max = max(1, round(prm['t_max'] * epochs))  # 1 .. epoch_max
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
     base_lr = min(group['lr'] for group in optimizer.param_groups)
     return lr_scheduler.CosineAnnealingLR(

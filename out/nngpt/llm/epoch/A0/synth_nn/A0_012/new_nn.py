@@ -130,7 +130,7 @@ def lr_schedule_epochs(prm):
 def build_lr_scheduler(optimizer, prm):
     """The CosineAnnealingWarmRestarts_T0_small schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    t_0 = max(1, round(1 * prm['t_0'] * epochs))  # 1 .. epoch_max
+    t_0 = max(1, round(prm['t_0'] * epochs))  # 1 .. epoch_max
     t_mult = 1 + round(2 * prm['t_mult'])  # 1 .. 3 (whole)
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
     base_lr = min(group['lr'] for group in optimizer.param_groups)

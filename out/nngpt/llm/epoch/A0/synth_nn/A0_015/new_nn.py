@@ -131,6 +131,11 @@ def lr_schedule_epochs(prm):
     )
 
 
+def halve_each_cycle(cycle):
+    """Height of CyclicLR's wave in cycle 1, 2, 3, ...: 1, 1/2, 1/4, ..."""
+    return 0.5 ** (cycle - 1)
+
+
 def build_lr_scheduler(optimizer, prm, batches_per_epoch):
     """The CyclicLR_triangular2 schedule, stepped every batch."""
     epochs = lr_schedule_epochs(prm)
@@ -143,6 +148,7 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
         base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
         max_lr=[group['lr'] for group in optimizer.param_groups],
         step_size_up=cycle,
-        mode='triangular2',
+        scale_fn=halve_each_cycle,
+        scale_mode='cycle',
         cycle_momentum=False,
     )

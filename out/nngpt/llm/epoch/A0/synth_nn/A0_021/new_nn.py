@@ -131,7 +131,7 @@ def build_lr_scheduler(optimizer, prm):
     """The LinearLR_warmup schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
     start_factor = 0.001 * 1000 ** prm['start_factor']  # 0.001 .. 1 (log)
-    total_iters = max(1, round(1 * prm['total_iters'] * epochs))  # 1 .. epoch_max
+    total_iters = max(1, round(prm['total_iters'] * epochs))  # 1 .. epoch_max
     return lr_scheduler.LinearLR(
         optimizer,
         start_factor=start_factor,

@@ -130,7 +130,7 @@ def lr_schedule_epochs(prm):
 def build_lr_scheduler(optimizer, prm):
     """The SequentialLR_warmup_decay schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    warmup = max(1, round(1 * prm['warmup'] * epochs))  # 1 .. epoch_max
+    warmup = max(1, round(prm['warmup'] * epochs))  # 1 .. epoch_max
     start_factor = 0.001 * 1000 ** prm['start_factor']  # 0.001 .. 1 (log)
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
     base_lr = min(group['lr'] for group in optimizer.param_groups)

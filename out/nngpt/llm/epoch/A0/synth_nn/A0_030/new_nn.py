@@ -136,7 +136,7 @@ def step_decay(epoch, step_size, gamma):
 def build_lr_scheduler(optimizer, prm):
     """The LambdaLR_step_like schedule, stepped once per epoch."""
     epochs = lr_schedule_epochs(prm)
-    step_size = max(1, round(1 * prm['step_size'] * epochs))  # 1 .. epoch_max
+    step_size = max(1, round(prm['step_size'] * epochs))  # 1 .. epoch_max
     gamma = 0.01 * 100 ** prm['gamma']  # 0.01 .. 1 (log)
     return lr_scheduler.LambdaLR(
         optimizer,
