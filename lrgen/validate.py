@@ -310,17 +310,23 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
     from . import catalog, reference
     from .models import load_module, schedule_rates, variant_of
 
-    torch.set_num_threads(1)
     path = Path(folder)
-    code = (path / "new_nn.py").read_text(encoding="utf-8")
-    prm: dict[str, Any] = json.loads((path / "hp.txt").read_text(encoding="utf-8"))
-    variant = variant_of(code)
+    code = (path / "new_nn.py").read_text(encoding="utf-8", errors="replace")
+    try:
+        variant = variant_of(code)
+    except SyntaxError:
+        variant = None  # the static check names the line
     report = VariantReport(path.name, variant.name if variant else "?")
     checks = report.checks
     state: dict[str, Any] = {}
+    prm: dict[str, Any] = {}
 
     @_timed(checks, "static")
     def _static() -> None:
+        try:
+            prm.update(json.loads((path / "hp.txt").read_text(encoding="utf-8")))
+        except (OSError, ValueError) as error:
+            raise _Mismatch(f"hp.txt unreadable: {error}") from None
         problems = static_problems(code, prm)
         if problems:
             raise _Mismatch("; ".join(problems))
@@ -341,8 +347,8 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
         state["trained"] = model
 
     def applies() -> tuple[Any, catalog.Variant]:
-        if "module" not in state or variant is None:
-            raise _NotApplicable("skipped: the model does not build")
+        if "module" not in state or variant is None or checks["static"].ok is False:
+            raise _NotApplicable("skipped: static or build failed")
         return state["module"], variant
 
     @_timed(checks, "trajectory")
@@ -384,8 +390,12 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
         if v.stepping != "batch":
             raise _NotApplicable("per-epoch schedule")
         model = state.get("stand_in") or _stand_in(module, prm)
-        _train(model, prm, 5, _batches(CIFAR10_BATCHES, 1, (1, 1)))
-        return f"5 x {CIFAR10_BATCHES} batches"
+        model.train_setup(prm)
+        bases = _bases(model)
+        got = _train(model, prm, 5, _batches(CIFAR10_BATCHES, 1, (1, 1)))
+        expected = reference.rates(v, prm, bases, 5, CIFAR10_BATCHES)
+        _compare(got, expected, CIFAR10_BATCHES)
+        return f"5 x {CIFAR10_BATCHES} batches, rates as the closed form"
 
     @_timed(checks, "resume")
     def _resume() -> str:
@@ -422,14 +432,13 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
         _compare(before + recorder.rates, whole, len(data))
         return "3 + 5 epochs equal 8"
 
-    if variant is not None and "module" in state:
-        report.trajectory = [
-            rates[0]
-            for rates in schedule_rates(
-                state["module"], variant.stepping, prm,
-                int(prm["epoch_max"]), DIVERSITY_BATCHES,
-            )[::DIVERSITY_BATCHES]
-        ]  # fmt: skip
+    if report.ok and variant is not None:
+        # The default per-epoch trajectory, for the diversity of the set.
+        rates = schedule_rates(
+            state["module"], variant.stepping, prm, int(prm["epoch_max"]),
+            DIVERSITY_BATCHES,
+        )  # fmt: skip
+        report.trajectory = [r[0] for r in rates[::DIVERSITY_BATCHES]]
     return report
 
 
@@ -441,6 +450,13 @@ def _show(prm: dict[str, Any], batches: int) -> str:
 # ----------------------------------------------------------------------------
 # The run over a folder.
 # ----------------------------------------------------------------------------
+
+
+def _start_worker() -> None:
+    """One thread a worker: the workers already share the cores."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def variant_folders(synth_dir: Path) -> list[Path]:
@@ -487,7 +503,9 @@ def validate(
     context = multiprocessing.get_context("spawn")
     pending = list(folders)
     while pending:
-        pool: Pool = context.Pool(max(1, min(workers, len(pending))))
+        pool: Pool = context.Pool(
+            max(1, min(workers, len(pending))), initializer=_start_worker
+        )
         try:
             jobs: list[tuple[Path, AsyncResult[VariantReport]]] = [
                 (f, pool.apply_async(check_variant, (str(f), draws, seed)))
