@@ -147,7 +147,9 @@ class HParam:
 # schedule's horizon), for per-batch variants `total_steps` (the batches the
 # horizon holds), and one local per hyperparameter, named as its key, holding
 # the mapped value. `{name}` stands for a literal of `fixed` or for `{rule}`,
-# the rate rule bound with functools.partial.
+# the rate rule bound with functools.partial. A per-epoch template returns the
+# scheduler; a per-batch one binds it to `scheduler`, and the function then
+# sets its budget (`scheduler.total_steps = total_steps`) and returns it.
 # ----------------------------------------------------------------------------
 
 _STEP_LR = """
@@ -206,7 +208,7 @@ return lr_scheduler.CosineAnnealingWarmRestarts(
 """
 
 _CYCLIC_LR = """
-return lr_scheduler.CyclicLR(
+scheduler = lr_scheduler.CyclicLR(
     optimizer,
     base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
     max_lr=[group['lr'] for group in optimizer.param_groups],
@@ -220,7 +222,7 @@ return lr_scheduler.CyclicLR(
 # overflows past cycle 1024 (short cycles, long runs); the same halving as a
 # rule falls to 0 instead.
 _CYCLIC_LR_HALVING = """
-return lr_scheduler.CyclicLR(
+scheduler = lr_scheduler.CyclicLR(
     optimizer,
     base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
     max_lr=[group['lr'] for group in optimizer.param_groups],
@@ -232,7 +234,7 @@ return lr_scheduler.CyclicLR(
 """
 
 _CYCLIC_LR_EXP_RANGE = """
-return lr_scheduler.CyclicLR(
+scheduler = lr_scheduler.CyclicLR(
     optimizer,
     base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
     max_lr=[group['lr'] for group in optimizer.param_groups],
@@ -247,7 +249,7 @@ _ONE_CYCLE_LR = """
 if pct_start * total_steps == 1:
     # torch divides by zero when the warm-up is exactly one batch long
     pct_start = 2 / total_steps
-return lr_scheduler.OneCycleLR(
+scheduler = lr_scheduler.OneCycleLR(
     optimizer,
     max_lr=[group['lr'] for group in optimizer.param_groups],
     total_steps=total_steps,
@@ -640,11 +642,20 @@ def get(name_or_id: str) -> Variant:
     found = BY_NAME.get(name_or_id) or BY_ID.get(name_or_id.upper())
     if found is not None:
         return found
-    close = difflib.get_close_matches(name_or_id, list(BY_NAME), n=3, cutoff=0.5)
+    close = close_names(name_or_id)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise UnknownVariantError(
         f"unknown variant {name_or_id!r}{hint} ('lrgen list' shows all 30)"
     )
+
+
+def close_names(text: str) -> list[str]:
+    """Up to three catalog names a mistyped `text` may have meant: names that
+    contain it, then names spelled alike."""
+    folded = text.casefold()
+    containing = [n for n in BY_NAME if folded and folded in n.casefold()]
+    alike = difflib.get_close_matches(text, list(BY_NAME), n=3, cutoff=0.5)
+    return list(dict.fromkeys([*containing, *alike]))[:3]
 
 
 def select(patterns: list[str] | None) -> list[Variant]:
@@ -661,7 +672,9 @@ def select(patterns: list[str] | None) -> list[Variant]:
                 or fnmatch.fnmatchcase(v.id, pattern)
             ]
             if not hits:
-                raise UnknownVariantError(f"no variant matches {pattern!r}")
+                raise UnknownVariantError(
+                    f"no variant matches {pattern!r} ('lrgen list' shows all 30)"
+                )
             chosen.update(hits)
         else:
             chosen.add(get(pattern).name)

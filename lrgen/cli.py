@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -26,22 +27,32 @@ RELATIVE_BASE = Path("base_model", "resnet18.py")
 PROJECT_BASE = Path(__file__).resolve().parents[1] / RELATIVE_BASE
 
 
+EXIT_CODES = "Exit codes: 0 ok, 1 a check failed, 2 bad input, 3 an error in lrgen."
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"lrgen {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
+DEBUG = {"on": False}
+
+
+@app.callback(epilog=EXIT_CODES)
 def root(
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True,
                      help="Print the version and exit."),
     ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python's traceback of errors.")
+    ] = False,
 ) -> None:
     """Learning-rate-scheduler variants of a LEMUR model, generated with LibCST
-    codemods. Exit codes: 0 ok, 1 a check failed, 2 bad input."""
+    codemods and proven before training."""
+    DEBUG["on"] = debug
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -49,16 +60,34 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-@app.command()
+def _base_or_project(base: Path | None) -> Path:
+    if base is not None:
+        return base
+    return RELATIVE_BASE if RELATIVE_BASE.is_file() else PROJECT_BASE
+
+
+BaseOption = Annotated[
+    Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
+    typer.Option(
+        "--base", help="The LEMUR model to vary (default: the project's "
+        "base_model/resnet18.py).", show_default=False,
+    ),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")
+]
+
+
+def _select(patterns: list[str] | None) -> list[catalog.Variant]:
+    try:
+        return catalog.select(patterns)
+    except catalog.UnknownVariantError as error:
+        raise fail(str(error)) from None
+
+
+@app.command(epilog=EXIT_CODES)
 def generate(
-    base: Annotated[
-        Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
-        typer.Option(
-            help="Base LEMUR model file [default: the project's "
-            "base_model/resnet18.py].",
-            show_default=False,
-        ),
-    ] = None,
+    base: BaseOption = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Output root; variants go under "
                            "nngpt/llm/epoch/A0/synth_nn/ in it.")
@@ -66,54 +95,114 @@ def generate(
     epoch_max: Annotated[
         int, typer.Option(help="Epochs every schedule spans (hp.txt epoch_max).")
     ] = catalog.DEFAULT_EPOCH_MAX,
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Only these variants: an id, a name or a glob such as "
+                     "'Cosine*'; repeatable. The output's other variants stay.",
+                     show_default=False),
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; exit 1 and list the "
                            "files that would change.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an output folder that holds "
+                           "files lrgen did not write (NNEval results, notes).")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print what was written as JSON.")
+    ] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write every catalog variant of the base model, ready for NNEval."""
     from .generate import (
         SYNTH_PATH,
         BadInput,
         folder_files,
+        foreign_files,
         stale_files,
+        with_kept_variants,
         write_atomically,
     )
     from .generate import generate as build
 
-    if base is None:
-        base = RELATIVE_BASE if RELATIVE_BASE.is_file() else PROJECT_BASE
+    base = _base_or_project(base)
     target = out_dir / SYNTH_PATH
+    selected = _select(only)
     try:
-        results = build(base, list(catalog.VARIANTS), epoch_max)
+        blocking = next((p for p in [target, *target.parents] if p.is_file()), None)
+        if blocking is not None:
+            raise BadInput(f"{blocking}: is a file, not a folder; choose another --out")
+        results = build(base, selected, epoch_max)
         files = folder_files(results)
+        if only:
+            files = with_kept_variants(target, files, selected)
         if check:
             stale = stale_files(target, files)
             for name in stale:
-                out.print(f"would change: {target / name}", highlight=False)
+                verb = "would write" if name in files else "would delete"
+                out.print(f"{verb}: {target / name}", highlight=False)
             if stale:
                 raise typer.Exit(1)
-            out.print(f"{target} is up to date ({len(files)} files)")
+            if not quiet:
+                out.print(f"{target} is up to date ({len(files)} files)",
+                          highlight=False)
             return
+        foreign = foreign_files(target)
+        if foreign and not force:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise BadInput(
+                f"{target}: holds {len(foreign)} file(s) lrgen did not write "
+                f"({shown}); replacing the folder would delete them: move them, "
+                "or pass --force"
+            )
         write_atomically(target, files)
     except BadInput as error:
         raise fail(str(error)) from None
+    total = sum(r.bytes for r in results)
+    average = total // max(len(results), 1)
+    if as_json:
+        out.print_json(json.dumps({
+            "out": str(target),
+            "base": str(base),
+            "epoch_max": epoch_max,
+            "variants": [
+                {"id": r.variant.id, "name": r.variant.name,
+                 "family": r.variant.family, "stepping": r.variant.stepping,
+                 "bytes": r.bytes, "path": str(target / r.variant.id / "new_nn.py")}
+                for r in results
+            ],
+            "count": len(results),
+            "bytes": total,
+            "average_bytes": average,
+        }))
+        return
+    if quiet:
+        return
     table = Table(title=f"{len(results)} variants of {base} in {target}")
     for column in ("id", "name", "family", "stepping"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     table.add_column("bytes", justify="right")
     for r in results:
         v = r.variant
         table.add_row(v.id, v.name, v.family, v.stepping, f"{r.bytes:,}")
     out.print(table)
-    total = sum(r.bytes for r in results)
     out.print(
-        f"{len(results)} variants, {total:,} bytes in all, "
-        f"{total // max(len(results), 1):,} bytes on average"
+        f"{len(results)} variants, {total:,} bytes in all, {average:,} bytes on "
+        "average"
     )
 
 
 DEFAULT_SYNTH = Path("out", "nngpt", "llm", "epoch", "A0", "synth_nn")
+PROJECT_SYNTH = PROJECT_BASE.parents[1] / DEFAULT_SYNTH
+
+
+def synth_or_project(synth_dir: Path) -> Path:
+    """The folder asked for; the project's own out/ when the default is not
+    found from the current folder."""
+    if synth_dir == DEFAULT_SYNTH and not synth_dir.is_dir():
+        return PROJECT_SYNTH
+    return synth_dir
 
 
 @app.command()
@@ -121,7 +210,8 @@ def validate(
     synth_dir: Annotated[
         Path,
         typer.Argument(help="A folder of generated variants (A0_NNN/new_nn.py, "
-                       "hp.txt)."),
+                       "hp.txt; default: out/nngpt/llm/epoch/A0/synth_nn "
+                       "here, else the project's).", show_default=False),
     ] = DEFAULT_SYNTH,
     draws: Annotated[
         int, typer.Option(help="Random hyperparameter draws per variant.")
@@ -133,24 +223,55 @@ def validate(
     ] = 120.0,
     json_file: Annotated[
         Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
-        typer.Option("--json", help="Also write the results to this file."),
+        typer.Option("--json", help="Also write the results as JSON to this "
+                     "file; - prints them on stdout instead of the table (which "
+                     "then goes to stderr)."),
     ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No table and no progress: "
+                           "only the failures and the summary line.")
+    ] = False,
 ) -> None:
     """Prove every variant: NNEval's static checks, build, the rate against the
-    closed form, random search draws, the per-batch budget, resume; exit 1 if
-    anything fails."""
+    closed form, random search draws, the per-batch budget, resume, and the
+    diversity of the set (measured at epoch_max=50).
+
+    Exit codes: 0 every check passes, 1 a check failed, 2 bad input (nothing
+    is checked)."""
+    import os
+
     from rich.progress import Progress
 
-    from .validate import CHECKS, variant_folders
+    from .validate import (
+        CHECKS,
+        DIVERSITY_BATCHES,
+        DIVERSITY_EPOCH_MAX,
+        DIVERSITY_MIN,
+        variant_folders,
+    )
     from .validate import validate as run
 
+    synth_dir = synth_or_project(synth_dir)
     if not synth_dir.is_dir() or not variant_folders(synth_dir):
         raise fail(f"{synth_dir}: no variant folders (A0_NNN/new_nn.py) in it; "
                    "pass the synth_nn folder lrgen generate wrote")
     if draws < 1 or workers < 1 or timeout <= 0:
         raise fail("--draws and --workers must be at least 1, --timeout above 0")
+    json_stdout = json_file is not None and str(json_file) == "-"
+    if json_file is not None and not json_stdout:
+        folder = json_file.parent
+        if json_file.is_dir():
+            raise fail(f"--json {json_file}: is a folder; pass a file name in it")
+        if not folder.is_dir():
+            raise fail(f"--json {json_file}: folder {folder} does not exist; "
+                       "create it or pass another path")
+        if not os.access(folder, os.W_OK) or (
+            json_file.exists() and not os.access(json_file, os.W_OK)
+        ):
+            raise fail(f"--json {json_file}: not writable; pass another path")
+    show = err if json_stdout else out  # stdout holds only the JSON then
     total = len(variant_folders(synth_dir))
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err, transient=True, disable=quiet) as progress:
         task = progress.add_task("validating", total=total)
         report = run(
             synth_dir, draws=draws, seed=seed, timeout=timeout, workers=workers,
@@ -166,34 +287,57 @@ def validate(
     for v in report.variants:
         cells = [marks[v.checks[c].ok] if c in v.checks else "" for c in CHECKS]
         table.add_row(f"{v.folder} {v.name}", *cells)
-    out.print(table)
+    if not quiet:
+        show.print(table)
     for v in report.variants:
         for name, check in v.checks.items():
             if check.ok is False:
-                out.print(f"[bold red]FAIL[/] {v.folder} {v.name} {name}: "
-                          f"{check.message}", highlight=False)
+                show.print(f"[bold red]FAIL[/] {v.folder} {v.name} {name}: "
+                           f"{check.message}", highlight=False, soft_wrap=True)
+    diversity = "n/a (fewer than two variants to compare)"
     if report.closest is not None:
         a, b, gap = report.closest
-        verdict = "pass" if report.diversity_ok else "[bold red]FAIL[/]"
-        out.print(f"diversity {verdict}: closest default trajectories {a} and "
-                  f"{b}, {gap:.4f} apart (at least 0.01 needed)", highlight=False)
+        diversity = "pass" if report.diversity_ok else "[bold red]FAIL[/]"
+        if not (quiet and report.diversity_ok):
+            show.print(
+                f"diversity {diversity}: closest default trajectories {a} and "
+                f"{b}, {gap:.4f} apart (rate / lr after each epoch, measured at "
+                f"epoch_max={DIVERSITY_EPOCH_MAX}, {DIVERSITY_BATCHES} batches "
+                f"an epoch; at least {DIVERSITY_MIN:g} needed)",
+                highlight=False, soft_wrap=True,
+            )
     passed = sum(v.ok for v in report.variants)
-    out.print(f"{passed} of {len(report.variants)} variants pass every check "
-              f"in {report.seconds:.1f} s")
-    if json_file is not None:
-        json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    show.print(f"{passed} of {len(report.variants)} variants pass every check; "
+               f"diversity {diversity}; {report.seconds:.1f} s", highlight=False,
+               soft_wrap=True)
+    data = json.dumps(report.to_json(), indent=2) + "\n"
+    if json_stdout:
+        sys.stdout.write(data)
+    elif json_file is not None:
+        try:
+            json_file.write_text(data)
+        except OSError as error:
+            raise fail(f"--json {json_file}: {error.strerror or error}") from None
     if not report.ok:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(
+    epilog="Exit codes: 0 the picture was written (a variant that cannot be "
+    "run is left out of it, with a warning), 2 bad input: nothing written."
+)
 def plot(
     synth_dir: Annotated[
-        Path, typer.Argument(help="A folder of generated variants.")
+        Path,
+        typer.Argument(help="A folder of generated variants (default: "
+                       "out/nngpt/llm/epoch/A0/synth_nn here, else the "
+                       "project's).", show_default=False),
     ] = DEFAULT_SYNTH,
-    png: Annotated[Path, typer.Option("--out", help="The PNG to write.")] = Path(
-        "schedules.png"
-    ),
+    png: Annotated[
+        Path,
+        typer.Option("--out", help="The picture to write, by its extension a "
+                     ".png, .svg or .pdf, in a folder that exists."),
+    ] = Path("schedules.png"),
     variant: Annotated[
         Optional[list[str]],  # noqa: UP045 (typer reads the annotation at run time)
         typer.Option(help="Only this variant (id, name or glob); repeatable."),
@@ -201,17 +345,27 @@ def plot(
     batches: Annotated[
         int, typer.Option(help="Batches an epoch for per-batch schedules.")
     ] = 100,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing on success "
+                           "(warnings and errors still go to stderr).")
+    ] = False,
 ) -> None:
     """Draw every variant's rate against epoch, one panel per family."""
-    try:
-        from .plot import plot_schedules
+    from rich.markup import escape
 
-        written = plot_schedules(synth_dir, png, only=variant, batches_per_epoch=batches)
-    except ModuleNotFoundError as error:
-        raise fail(f"lrgen plot needs {error.name}: pip install 'lrgen[plot]'") from None
-    except (ValueError, OSError) as error:
-        raise fail(str(error)) from None
-    out.print(f"wrote {written}", highlight=False)
+    from .plot import NeedsMatplotlib, plot_schedules
+
+    def warn(message: str) -> None:
+        err.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False,
+                  soft_wrap=True)
+
+    try:
+        written = plot_schedules(synth_or_project(synth_dir), png, only=variant,
+                                 batches_per_epoch=batches, warn=warn)
+    except (NeedsMatplotlib, ValueError, OSError) as error:
+        raise fail(escape(str(error))) from None
+    if not quiet:
+        out.print(f"wrote {written}", highlight=False)
 
 
 @app.command("list")
@@ -226,25 +380,155 @@ def list_variants(
         return
     epochs = catalog.DEFAULT_EPOCH_MAX
     scope = {"epochs": epochs, "total_steps": epochs * CIFAR10_BATCHES}
-    table = Table(
-        title=f"{len(catalog.VARIANTS)} variants; a key's stored default, what "
-        f"torch gets for it at epoch_max={epochs} (and {CIFAR10_BATCHES} batches "
-        "an epoch), and its range"
+    title = (
+        f"{len(catalog.VARIANTS)} variants; a key's stored default, what torch "
+        f"gets for it at epoch_max={epochs} (and {CIFAR10_BATCHES} batches an "
+        "epoch), and its range"
     )
-    for column in ("id", "name", "family (torch classes)", "stepping"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("hyperparameters", min_width=44)
+    rows = []
     for v in catalog.VARIANTS:
-        keys = "\n".join(
+        keys = [
             f"{h.key}={h.default:g} -> {h.real(h.default, scope):.4g} "
             f"({h.mapping.describe()})"
             for h in v.hparams
-        )
+        ]
         family = v.family
         if v.classes != (v.family,):
-            family += "\n(" + ", ".join(v.classes) + ")"
-        table.add_row(v.id, v.name, family, v.stepping, keys)
+            family += " (" + ", ".join(v.classes[1:]) + ")"
+        rows.append((v, family, keys))
+    if out.width < 120:  # a table this wide would be cut: one block a variant
+        out.print(title, highlight=False)
+        for v, family, keys in rows:
+            out.print(f"\n[bold]{v.id} {v.name}[/]  {family}, every {v.stepping}",
+                      highlight=False)
+            for key in keys:
+                out.print(f"    {key}", highlight=False)
+        return
+    table = Table(title=title)
+    for column in ("id", "name", "family (torch classes)", "stepping"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("hyperparameters", min_width=44)
+    for v, family, keys in rows:
+        table.add_row(v.id, v.name, family.replace(" (", "\n("), v.stepping,
+                      "\n".join(keys))
     out.print(table)
+
+
+def _variant_code(base: Path, variants: list[catalog.Variant]) -> tuple[str, list[str]]:
+    """The base model's text and each variant's code, made in memory."""
+    from .generate import BadInput, generate
+
+    try:
+        results = generate(base, variants, catalog.DEFAULT_EPOCH_MAX)
+    except BadInput as error:
+        raise fail(str(error)) from None
+    return base.read_bytes().decode("utf-8-sig"), [r.code for r in results]
+
+
+def _enclosing_function(lines: list[str], index: int) -> str:
+    """The function a base line belongs to, for `show`'s headings."""
+    for line in reversed(lines[:index]):
+        name = re.match(r"\s*def (\w+)\(", line)
+        if name:
+            return f"{name.group(1)}()"
+        if re.match(r"class (\w+)", line):
+            break
+    return "the module"
+
+
+@app.command(epilog=EXIT_CODES)
+def show(
+    variant: Annotated[str, typer.Argument(help="An id (A0_018) or a name.")],
+    base: BaseOption = None,
+) -> None:
+    """What one variant does, its hyperparameters, and the code it adds."""
+    from rich.syntax import Syntax
+
+    from .review import changes
+
+    try:
+        v = catalog.get(variant)
+    except catalog.UnknownVariantError as error:
+        raise fail(str(error)) from None
+    base = _base_or_project(base)
+    text, (code,) = _variant_code(base, [v])
+    classes = ", ".join(f"lr_scheduler.{c}" for c in v.classes)
+    if v.stepping == "batch":
+        when = (
+            "It is built on the first learn() call, for epoch_max x len(train_data) "
+            "steps, and stepped after every optimizer step; once that budget is "
+            "spent the rate holds at its last value."
+        )
+    else:
+        when = "It is built in train_setup() and stepped once after each epoch."
+    out.print(f"[bold]{v.id} {v.name}[/] ({v.family}, stepped every {v.stepping})")
+    out.print(
+        f"{v.summary} The model builds torch's {classes} from prm. {when} Every "
+        "scheduler key is stored in [0, 1] and mapped to its range in code; the "
+        f"figures below are for epoch_max={catalog.DEFAULT_EPOCH_MAX}.",
+        highlight=False,
+    )
+    table = Table(title="hyperparameters")
+    for column in ("key", "default", "torch gets", "range", "meaning"):
+        table.add_column(column)
+    epochs = catalog.DEFAULT_EPOCH_MAX
+    scope = {"epochs": epochs, "total_steps": epochs * CIFAR10_BATCHES}
+    for h in v.hparams:
+        table.add_row(h.key, f"{h.default:g}", f"{h.real(h.default, scope):.4g}",
+                      h.mapping.describe(), h.meaning)
+    out.print(table)
+    lines = text.splitlines()
+    for change in changes(text, code):
+        where = _enclosing_function(lines, change.after)
+        verb = f"replaces line {change.after + 1}" if change.removed else (
+            f"after line {change.after}"
+        )
+        out.print(f"\n[bold]in {where}, {verb} of {base}:[/]", highlight=False)
+        out.print(Syntax("\n".join(change.added), "python", theme="ansi_dark"))
+
+
+@app.command(epilog=EXIT_CODES)
+def diff(
+    variants: Annotated[
+        Optional[list[str]],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Argument(help="Ids, names or globs [default: every variant].",
+                       show_default=False),
+    ] = None,
+    base: BaseOption = None,
+    stat: Annotated[
+        bool, typer.Option("--stat", help="Lines added and removed per variant.")
+    ] = False,
+) -> None:
+    """The unified diff from the base model to each variant: coloured on a
+    terminal, plain when piped."""
+    from rich.syntax import Syntax
+
+    from . import review
+
+    chosen = _select(variants)
+    base = _base_or_project(base)
+    text, codes = _variant_code(base, chosen)
+    if stat:
+        width = max(len(f"{v.id} {v.name}") for v in chosen)
+        added_in_all = removed_in_all = 0
+        for v, code in zip(chosen, codes):
+            added, removed = review.stat(text, code)
+            added_in_all, removed_in_all = added_in_all + added, removed_in_all + removed
+            bar = review.stat_bar(added, removed, 40)
+            out.print(f"{v.id} {v.name:<{width - 7}} | {added + removed:3d} "
+                      f"[green]{bar.rstrip('-')}[/][red]{bar[len(bar.rstrip('-')):]}[/]",
+                      highlight=False)
+        out.print(f"{len(chosen)} variants, {added_in_all} insertions(+), "
+                  f"{removed_in_all} deletions(-)", highlight=False)
+        return
+    patch = "".join(
+        review.unified_diff(text, code, str(base), f"{v.id}/new_nn.py")
+        for v, code in zip(chosen, codes)
+    )
+    if out.is_terminal:
+        out.print(Syntax(patch, "diff", theme="ansi_dark"))
+    else:
+        sys.stdout.write(patch)
 
 
 def _entry(v: catalog.Variant) -> dict[str, object]:
@@ -264,7 +548,19 @@ def _entry(v: catalog.Variant) -> dict[str, object]:
 
 
 def main() -> None:
-    app()
+    """The console entry point: an unexpected error is one line, not a
+    traceback, unless --debug asks for it."""
+    try:
+        app(prog_name="lrgen")
+    except Exception as error:  # noqa: BLE001 (the last line of defence)
+        if DEBUG["on"] or "--debug" in sys.argv[1:]:
+            raise
+        err.print(
+            f"[bold red]error:[/] {type(error).__name__}: {error} (an error in "
+            "lrgen itself; run again with --debug for the traceback)",
+            highlight=False, soft_wrap=True, markup=True,
+        )
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
+from filelock import FileLock
 from libcst.codemod import CodemodContext
 
 from transforms.add_lr_scheduler import AddLrSchedulerCommand
@@ -41,7 +46,7 @@ class Generated:
 def read_base(path: Path) -> cst.Module:
     """Parse a base model, turning every way it can fail into one line."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM is Python's too
     except FileNotFoundError:
         raise BadInput(
             f"{path}: no such file; pass a LEMUR model with --base"
@@ -58,9 +63,14 @@ def read_base(path: Path) -> cst.Module:
         compile(text, str(path), "exec", dont_inherit=True)
         return cst.parse_module(text)
     except SyntaxError as error:
+        where = f"{path}:{error.lineno}:{error.offset}" if error.lineno else f"{path}"
         raise BadInput(
-            f"{path}:{error.lineno}:{error.offset}: syntax error: {error.msg}; "
-            "fix the model so that Python can parse it"
+            f"{where}: syntax error: {error.msg}; fix the model so that Python "
+            "can parse it"
+        ) from None
+    except (RecursionError, MemoryError):
+        raise BadInput(
+            f"{path}: nested too deeply to parse; simplify its longest expression"
         ) from None
     except cst.ParserSyntaxError as error:
         raise BadInput(
@@ -106,14 +116,59 @@ def folder_files(results: list[Generated]) -> dict[str, str]:
     return files
 
 
-def stale_files(target: Path, files: dict[str, str]) -> list[str]:
-    """Relative paths in `target` that differ from `files`: changed, missing
-    or not generated."""
-    present = {
+VARIANT_FOLDER = re.compile(r"A0_\d{3}")
+VARIANT_FILES = ("new_nn.py", "hp.txt")
+
+
+def is_generated_name(name: str) -> bool:
+    """Whether a path relative to synth_nn is one lrgen writes: `__init__.py`
+    and `<id>/new_nn.py`, `<id>/hp.txt` of a variant folder."""
+    parts = name.split("/")
+    if parts == ["__init__.py"]:
+        return True
+    return (
+        len(parts) == 2
+        and VARIANT_FOLDER.fullmatch(parts[0]) is not None
+        and parts[1] in VARIANT_FILES
+    )
+
+
+def present_files(target: Path) -> set[str]:
+    """Files under `target`, as relative POSIX paths; Python's caches aside."""
+    if not target.is_dir():
+        return set()
+    return {
         p.relative_to(target).as_posix()
         for p in target.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
-    } if target.is_dir() else set()
+    }
+
+
+def foreign_files(target: Path) -> list[str]:
+    """Files in `target` that lrgen does not write (NNEval's results, notes,
+    other models): replacing the folder would delete them."""
+    return sorted(n for n in present_files(target) if not is_generated_name(n))
+
+
+def with_kept_variants(
+    target: Path, files: dict[str, str], selected: list[Variant]
+) -> dict[str, str]:
+    """`files` plus the variant folders already in `target` that were not
+    selected: `--only` regenerates some variants and keeps the others."""
+    chosen = {v.id for v in selected}
+    kept = {
+        name: (target / name).read_text(encoding="utf-8")
+        for name in present_files(target)
+        if is_generated_name(name) and name.split("/")[0] not in chosen
+        and name not in files
+    }
+    return {**kept, **files}
+
+
+def stale_files(target: Path, files: dict[str, str]) -> list[str]:
+    """Relative paths in `target` that differ from `files`: changed, missing
+    or not generated."""
+    present = present_files(target)
     stale = [
         name
         for name, text in files.items()
@@ -122,9 +177,51 @@ def stale_files(target: Path, files: dict[str, str]) -> list[str]:
     return sorted(stale + sorted(present - set(files)))
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux `renameat2(RENAME_EXCHANGE)`), so
+    that no moment exists where neither is in place; False where the system
+    cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange):
+        code = ctypes.get_errno()
+        if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            return False
+        raise OSError(code, os.strerror(code), str(a))
+    return True
+
+
+def _leftovers(target: Path) -> list[Path]:
+    """Staging and retired folders that runs killed mid-write left beside
+    `target`."""
+    return sorted(target.parent.glob(f".{target.name}.*.tmp"))
+
+
+def _recover(target: Path) -> None:
+    """Put back an output a killed run had moved aside (only possible where
+    folders cannot be swapped in one step), then drop the other leftovers."""
+    for leftover in _leftovers(target):
+        retired = leftover / target.name
+        if not target.exists() and leftover.name.startswith(
+            f".{target.name}.old."
+        ) and retired.is_dir():
+            os.rename(retired, target)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _lock(target: Path) -> FileLock:
+    """The lock two runs writing the same output folder share."""
+    return FileLock(target.parent / f".{target.name}.lock")
+
+
 def write_atomically(target: Path, files: dict[str, str]) -> None:
     """Replace `target` by a folder holding exactly `files`, all at once:
-    built beside it, then swapped in with renames."""
+    built beside it, then swapped in. A run killed at any moment leaves the
+    previous output whole; two runs on one target take turns."""
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -133,27 +230,39 @@ def write_atomically(target: Path, files: dict[str, str]) -> None:
         raise BadInput(
             f"{blocking}: is a file, not a folder; choose another --out"
         ) from None
-    except PermissionError:
-        raise BadInput(f"{parent}: cannot create it; choose a writable --out") from None
+    except OSError as error:
+        raise BadInput(
+            f"{parent}: cannot create it ({error.strerror}); choose a writable --out"
+        ) from None
     if target.exists() and not target.is_dir():
         raise BadInput(f"{target}: is a file, not a folder; choose another --out")
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    except PermissionError:
-        raise BadInput(f"{parent}: not writable; choose another --out") from None
+        with _lock(target):
+            _recover(target)
+            _swap_in(target, files)
+    except OSError as error:
+        raise BadInput(
+            f"{parent}: cannot write there ({error.strerror}); choose a writable --out"
+        ) from None
+
+
+def _swap_in(target: Path, files: dict[str, str]) -> None:
+    parent = target.parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new.", suffix=".tmp",
+                                    dir=parent))
     try:
         for name, text in sorted(files.items()):
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         os.chmod(staging, 0o755)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=parent))
+        if not target.exists():
+            os.rename(staging, target)
+        elif not _exchange(staging, target):
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.",
+                                            suffix=".tmp", dir=parent))
             os.rename(target, retired / target.name)
-            os.rename(staging, target)
+            os.rename(staging, target)  # a kill just before: _recover undoes it
             shutil.rmtree(retired)
-        else:
-            os.rename(staging, target)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
