@@ -2,7 +2,9 @@
 
 `rates` gives the learning rate of every parameter group at every optimizer
 step of a run, as the generated code should produce it: per-epoch variants
-change the rate between epochs, per-batch ones between batches. These are
+change the rate between epochs, per-batch ones between batches until their
+budget of `epoch_max` times the batches per epoch is spent, after which the
+rate holds at the budget's last batch. These are
 torch's documented formulas, written out here so that the generated models
 can be checked against them without trusting their own code.
 """
@@ -70,7 +72,6 @@ def _one_cycle(a: Mapping[str, float], total: int, strategy: str) -> Rule:
     last = total - 1
 
     def rate(n: int, base: float) -> float:
-        n = min(n, last)  # the model holds the final rate past its budget
         initial = base / a["div_factor"]
         final = initial / a["final_div_factor"]
         if n <= warm_end:
@@ -182,5 +183,8 @@ def rates(
     closed = rule(variant, values, horizon, batches_per_epoch, bases)
     steps = range(epochs_run * batches_per_epoch)
     if variant.stepping == "batch":
-        return [[closed(n, b) for b in bases] for n in steps]
+        # learn() steps the scheduler only while the next batch is within the
+        # budget, so from the budget's last batch on the rate holds
+        last = horizon * batches_per_epoch - 1
+        return [[closed(min(n, last), b) for b in bases] for n in steps]
     return [[closed(n // batches_per_epoch, b) for b in bases] for n in steps]

@@ -153,9 +153,9 @@ def cyclic_lr(hp: dict[str, Any], epochs: int, batches: int, mode: str) -> Rate:
 
 def one_cycle_lr(hp: dict[str, Any], epochs: int, batches: int, anneal: str) -> Rate:
     """torch's two phases: lr / div_factor up to lr by step pct_start * total - 1,
-    then down to that start / final_div_factor at step total - 1, where the model
-    holds it. A warm-up of exactly one batch becomes two (lrgen's guard against
-    torch's division by zero)."""
+    then down to that start / final_div_factor at step total - 1. A warm-up of
+    exactly one batch becomes two (lrgen's guard against torch's division by
+    zero)."""
     total = epochs * batches
     pct_start = linear(hp["pct_start"], 0.1, 0.5)
     if pct_start * total == 1:
@@ -165,7 +165,6 @@ def one_cycle_lr(hp: dict[str, Any], epochs: int, batches: int, anneal: str) -> 
     warm_end, last = pct_start * total - 1, total - 1
 
     def rate(lr: float, lowest: float, n: int) -> float:
-        n = min(n, last)
         start = lr / div_factor
         if n <= warm_end:
             high, low, progress = start, lr, n / warm_end
@@ -298,12 +297,18 @@ def expected_rates(
     lrs: tuple[float, ...] | None = None,
 ) -> list[Any]:
     """The closed-form rate after each epoch in `after`: one number, or one per
-    param group of base rates `lrs`."""
+    param group of base rates `lrs`. A per-batch schedule is stepped only within
+    its budget of `epochs` x `batches` batches: from the budget's last batch
+    (step epochs * batches - 1) on, its rate holds."""
     rate = EXPECTED[variant.name](hp, epochs, batches)
-    steps_per_epoch = batches if variant.stepping == "batch" else 1
+    if variant.stepping == "batch":
+        last = epochs * batches - 1
+        steps = [min(t * batches, last) for t in after]
+    else:
+        steps = list(after)
     group_lrs = lrs if lrs is not None else (hp["lr"],)
     lowest = min(group_lrs)
-    rows = [[rate(lr, lowest, t * steps_per_epoch) for lr in group_lrs] for t in after]
+    rows = [[rate(lr, lowest, n) for lr in group_lrs] for n in steps]
     return rows if lrs is not None else [row[0] for row in rows]
 
 
@@ -368,14 +373,14 @@ def scheduled_rates(
 ) -> list[list[float]]:
     """Each group's rate after 0..epochs epochs of the generated
     `build_lr_scheduler` on a network-free SGD optimizer, stepped as learn()
-    steps it (OneCycleLR holding at its last step)."""
+    steps it (a per-batch one only within its budget, `total_steps`)."""
     groups = [{"params": [torch.zeros(1, requires_grad=True)], "lr": lr} for lr in lrs]
     optimizer = torch.optim.SGD(groups, lr=lrs[0], momentum=0.9)
     if variant.stepping == "batch":
         scheduler = module.build_lr_scheduler(optimizer, prm, batches)
     else:
         scheduler = module.build_lr_scheduler(optimizer, prm)
-    budget = getattr(scheduler, "total_steps", math.inf)
+    budget = scheduler.total_steps if variant.stepping == "batch" else math.inf
 
     def now() -> list[float]:
         return [group["lr"] for group in optimizer.param_groups]
@@ -690,19 +695,35 @@ def test_one_cycle_with_a_one_batch_warm_up_gets_two(generated, variant) -> None
 def test_per_batch_schedule_trains_two_epochs_past_its_horizon(
     generated, variant
 ) -> None:
+    """The budget is epoch_max x the batches of the first learn() call: the
+    rate follows the closed form up to the budget's last batch, then holds
+    there for the two epochs past epoch_max (CyclicLR stops cycling,
+    OneCycleLR never overruns)."""
     hp = generated.hp(variant)
-    epochs = hp["epoch_max"] + 2
-    _, rates = train_probe(
-        generated.module(variant), hp, epochs=epochs, batches=RESNET_BATCHES
+    epoch_max, batches = hp["epoch_max"], RESNET_BATCHES
+    epochs = epoch_max + 2
+    probe, rates = train_probe(
+        generated.module(variant), hp, epochs=epochs, batches=batches
     )
     expected = expected_rates(
         variant,
         hp,
-        epochs=hp["epoch_max"],
-        batches=RESNET_BATCHES,
+        epochs=epoch_max,
+        batches=batches,
         after=range(1, epochs + 1),
     )
     assert rates == pytest.approx(expected, **TOLERANCE)
+
+    budget = epoch_max * batches
+    assert probe.scheduler.last_epoch == budget - 1
+    rate = EXPECTED[variant.name](hp, epoch_max, batches)
+    held = rate(hp["lr"], hp["lr"], budget - 1)
+    assert rates[epoch_max - 1 :] == pytest.approx([held] * 3, **TOLERANCE)
+    if variant.family == "CyclicLR":
+        # stepped on, torch's CyclicLR would have gone on cycling
+        past = (epoch_max + 1, epoch_max + 2)
+        cycled_on = [rate(hp["lr"], hp["lr"], t * batches) for t in past]
+        assert cycled_on != pytest.approx([held] * 2, **TOLERANCE)
 
 
 @by_name(ONE_CYCLE)
@@ -742,6 +763,8 @@ def test_scheduler_state_resumes_in_a_fresh_scheduler(generated, variant) -> Non
     if variant.stepping == "batch":
         resumed.scheduler = resumed.build_scheduler(len(data))
     state = pickle.loads(checkpoint)
+    if variant.stepping == "batch":  # the budget travels with the state
+        assert state["scheduler"]["total_steps"] == HORIZON * BATCHES
     resumed.load_state_dict(state["model"])
     resumed.optimizer.load_state_dict(state["optimizer"])
     resumed.scheduler.load_state_dict(state["scheduler"])

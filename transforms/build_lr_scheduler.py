@@ -30,7 +30,8 @@ class BuildLrSchedulerCommand(CodemodCommand):
     horizon helper and any rate rule it binds) and calls it in
     `Net.train_setup()` right after `self.optimizer` is assigned. A per-batch
     variant is only bound there: `learn()` builds it once `len(train_data)` is
-    known. Refuses a model without that assignment or with a scheduler."""
+    known, with its budget of epochs times batches as `total_steps`. Refuses
+    a model without that assignment or with a scheduler."""
 
     DESCRIPTION = "Build a variant's LR scheduler in Net.train_setup()."
 

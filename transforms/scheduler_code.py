@@ -18,6 +18,12 @@ from .model_shape import BUILDER_FUNCTION
 
 HORIZON_FUNCTION = "lr_schedule_epochs"
 
+# The per-batch scheduler's attribute holding its budget, epochs times batches
+# per epoch: learn() steps it only while that lasts, so the rate then holds.
+# OneCycleLR's own name for it; the builder sets it on every per-batch
+# scheduler, and state_dict() saves it, so a resumed run holds at the same step.
+BUDGET = "total_steps"
+
 _HORIZON = '''
 def lr_schedule_epochs(prm):
     """Epochs the schedule spans: prm['epoch_max'], else prm['epoch']."""
@@ -46,7 +52,8 @@ def prm_read(key: str, quote: str, prm: str = "prm") -> cst.BaseExpression:
 
 def builder_source(variant: Variant) -> str:
     """Template text of `build_lr_scheduler`: the horizon, one mapped local
-    per hyperparameter, then the variant's own template."""
+    per hyperparameter, then the variant's own template; a per-batch template
+    binds `scheduler`, which gets its budget and is returned."""
     when = "every batch" if variant.stepping == "batch" else "once per epoch"
     params = "optimizer, prm"
     if variant.stepping == "batch":
@@ -69,6 +76,12 @@ def builder_source(variant: Variant) -> str:
         bound = ", ".join(f"{arg}={arg}" for arg in variant.rule_args)
         template = template.replace("{rule}", f"partial({variant.rule}, {bound})")
     lines.append(textwrap.indent(template, "    "))
+    if variant.stepping == "batch":
+        lines += [
+            f"    scheduler.{BUDGET} = total_steps"
+            "  # learn() holds the rate after these batches",
+            "    return scheduler",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -154,11 +167,12 @@ def batch_scheduler_creation(owner: str, train_data: str) -> cst.BaseStatement:
 
 
 def step_statement(variant: Variant, owner: str) -> cst.BaseStatement:
-    """The statement that steps the scheduler."""
-    if variant.family == "OneCycleLR":
-        # OneCycleLR raises past its budget: hold the final rate instead.
+    """The statement that steps the scheduler: a per-batch one only while the
+    next batch is within its budget (OneCycleLR would raise past it, CyclicLR
+    cycle on), so the rate holds at the budget's last batch."""
+    if variant.stepping == "batch":
         return parse_template_statement(
-            f"if {owner}.scheduler.last_epoch + 1 < {owner}.scheduler.total_steps:\n"
+            f"if {owner}.scheduler.last_epoch + 1 < {owner}.scheduler.{BUDGET}:\n"
             f"    {owner}.scheduler.step()\n"
         )
     return parse_template_statement(f"{owner}.scheduler.step()")

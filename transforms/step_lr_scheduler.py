@@ -43,9 +43,10 @@ class _StepAfterOptimizer(cst.CSTTransformer):
 class StepLrSchedulerCommand(CodemodCommand):
     """Steps the scheduler in `Net.learn()`: a per-epoch variant once after the
     batch loop, a per-batch variant right after `self.optimizer.step()` (so a
-    batch that skips the optimizer skips the scheduler too), built before the
-    loop on the first call. Refuses a `learn()` without exactly one
-    `self.optimizer.step()` inside a loop."""
+    batch that skips the optimizer skips the scheduler too) while its budget
+    (`scheduler.total_steps`) lasts, built before the loop on the first call.
+    Refuses a `learn()` without exactly one `self.optimizer.step()` inside a
+    loop."""
 
     DESCRIPTION = "Step a variant's LR scheduler in Net.learn()."
 

@@ -118,7 +118,8 @@ class Net(nn.Module):
             loss.backward()
             nn.utils.clip_grad_norm_(self.parameters(), 3)
             self.optimizer.step()
-            self.scheduler.step()
+            if self.scheduler.last_epoch + 1 < self.scheduler.total_steps:
+                self.scheduler.step()
 
 
 def lr_schedule_epochs(prm):
@@ -138,7 +139,7 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
     # cycle: 0.1% .. 50% of all batches
     cycle = max(1, round((0.001 + 0.499 * prm['cycle']) * total_steps))
-    return lr_scheduler.CyclicLR(
+    scheduler = lr_scheduler.CyclicLR(
         optimizer,
         base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
         max_lr=[group['lr'] for group in optimizer.param_groups],
@@ -146,3 +147,5 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
         mode='triangular',
         cycle_momentum=False,
     )
+    scheduler.total_steps = total_steps  # learn() holds the rate after these batches
+    return scheduler

@@ -118,7 +118,8 @@ class Net(nn.Module):
             loss.backward()
             nn.utils.clip_grad_norm_(self.parameters(), 3)
             self.optimizer.step()
-            self.scheduler.step()
+            if self.scheduler.last_epoch + 1 < self.scheduler.total_steps:
+                self.scheduler.step()
 
 
 def lr_schedule_epochs(prm):
@@ -139,7 +140,7 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
     # cycle: 0.1% .. 50% of all batches
     cycle = max(1, round((0.001 + 0.499 * prm['cycle']) * total_steps))
     gamma = 0.001 * 1000 ** prm['gamma']  # 0.001 .. 1 (log)
-    return lr_scheduler.CyclicLR(
+    scheduler = lr_scheduler.CyclicLR(
         optimizer,
         base_lr=[min_lr * group['lr'] for group in optimizer.param_groups],
         max_lr=[group['lr'] for group in optimizer.param_groups],
@@ -148,3 +149,5 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
         gamma=gamma ** (1 / total_steps),
         cycle_momentum=False,
     )
+    scheduler.total_steps = total_steps  # learn() holds the rate after these batches
+    return scheduler

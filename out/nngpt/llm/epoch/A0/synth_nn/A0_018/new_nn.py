@@ -142,7 +142,7 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
     if pct_start * total_steps == 1:
         # torch divides by zero when the warm-up is exactly one batch long
         pct_start = 2 / total_steps
-    return lr_scheduler.OneCycleLR(
+    scheduler = lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=[group['lr'] for group in optimizer.param_groups],
         total_steps=total_steps,
@@ -152,3 +152,5 @@ def build_lr_scheduler(optimizer, prm, batches_per_epoch):
         div_factor=div_factor,
         final_div_factor=final_div_factor,
     )
+    scheduler.total_steps = total_steps  # learn() holds the rate after these batches
+    return scheduler
