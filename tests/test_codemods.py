@@ -717,6 +717,15 @@ def cosine_decay(epoch, epochs, min_lr):
             before, before, expected_skip=True, variant="LambdaLR_step_like"
         )
 
+    def test_refuses_model_defining_a_name_the_code_imports(self) -> None:
+        before = lemur() + "\n\ndef partial(function, *args):\n    return function\n"
+        self.assertRefused(
+            before,
+            "the model already defines partial, a name the scheduler code needs; "
+            "rename it in the model",
+            variant="OneCycleLR_default",
+        )
+
 
 # ----------------------------------------------------------------------------
 # StepLrSchedulerCommand

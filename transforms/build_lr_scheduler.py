@@ -62,7 +62,10 @@ class BuildLrSchedulerCommand(CodemodCommand):
             body=train_setup.body.with_changes(body=body)
         )
         functions = scheduler_code.module_functions(self.variant, model_quote(tree))
-        taken = top_level_names(tree) & {f.name.value for f in functions}
+        imported = {
+            name or module for module, name in scheduler_code.needed_imports(self.variant)
+        }
+        taken = top_level_names(tree) & ({f.name.value for f in functions} | imported)
         taken |= net_attributes(net) & {"build_scheduler"}
         if taken:
             raise ModelRefused(
