@@ -324,7 +324,8 @@ def validate(
 
 @app.command(
     epilog="Exit codes: 0 the picture was written (a variant that cannot be "
-    "run is left out of it, with a warning), 2 bad input: nothing written."
+    "run is left out of it, with a warning), 2 bad input: nothing written, "
+    "3 an error in lrgen."
 )
 def plot(
     synth_dir: Annotated[
@@ -480,6 +481,8 @@ def show(
     lines = text.splitlines()
     for change in changes(text, code):
         where = _enclosing_function(lines, change.after)
+        if change.after == len(lines) and where != "the module":
+            where = f"{where} and the end of the module"
         verb = f"replaces line {change.after + 1}" if change.removed else (
             f"after line {change.after}"
         )
