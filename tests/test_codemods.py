@@ -979,13 +979,15 @@ def test_only_adds_lines_except_the_declaration(base: str, variant: str) -> None
 # ----------------------------------------------------------------------------
 
 
-def run_libcst_codemod(path: Path) -> subprocess.CompletedProcess[str]:
+def run_libcst_codemod(
+    path: Path, variant: str = "CosineAnnealingLR_default"
+) -> subprocess.CompletedProcess[str]:
     """The command .libcst.codemod.yaml documents, on an absolute path."""
     return subprocess.run(
         [
             sys.executable, "-m", "libcst.tool", "codemod",
             "add_lr_scheduler.AddLrSchedulerCommand",
-            "--variant", "CosineAnnealingLR_default", str(path.resolve()),
+            "--variant", variant, str(path.resolve()),
         ],
         cwd=PROJECT_ROOT,
         check=False,
@@ -1019,3 +1021,17 @@ def test_cli_leaves_a_model_without_optimizer_unchanged(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert path.read_text() == source
     assert "Net.train_setup() never assigns self.optimizer" in result.stderr
+
+
+def test_cli_names_close_variants_for_a_mistyped_one(model_file: Path) -> None:
+    before = model_file.read_text()
+    result = run_libcst_codemod(model_file, variant="CosineAnealingLR_default")
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(
+        "libcst.tool codemod: error: argument --variant: unknown variant "
+        "'CosineAnealingLR_default'; did you mean CosineAnnealingLR_default, "
+    )
+    assert last.endswith("('lrgen list' shows all 30)")
+    assert "Traceback" not in result.stderr
+    assert model_file.read_text() == before

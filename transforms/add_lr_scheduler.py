@@ -14,6 +14,7 @@ from lrgen import catalog
 from .build_lr_scheduler import BuildLrSchedulerCommand
 from .declare_hyperparameters import DeclareHyperparametersCommand
 from .step_lr_scheduler import StepLrSchedulerCommand
+from .variant_argument import add_variant_argument
 
 _DOCSTRING = m.SimpleStatementLine([m.Expr(m.SimpleString())])
 
@@ -36,9 +37,7 @@ class AddLrSchedulerCommand(CodemodCommand):
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument(
-            "--variant", required=True, help="catalog name or id, e.g. StepLR_default"
-        )
+        add_variant_argument(arg_parser)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         for step in self.steps:

@@ -23,6 +23,7 @@ from .model_shape import (
     replace_statement,
     top_level_names,
 )
+from .variant_argument import add_variant_argument
 
 
 class BuildLrSchedulerCommand(CodemodCommand):
@@ -41,9 +42,7 @@ class BuildLrSchedulerCommand(CodemodCommand):
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument(
-            "--variant", required=True, help="catalog name or id, e.g. StepLR_default"
-        )
+        add_variant_argument(arg_parser)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         present = existing_scheduler(tree)

@@ -18,6 +18,7 @@ from .model_shape import (
     quote_style,
     replace_statement,
 )
+from .variant_argument import add_variant_argument
 
 _LITERAL_RETURN = m.SimpleStatementLine(
     body=[m.Return(value=m.Set() | m.List())]
@@ -69,9 +70,7 @@ class DeclareHyperparametersCommand(CodemodCommand):
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument(
-            "--variant", required=True, help="catalog name or id, e.g. StepLR_default"
-        )
+        add_variant_argument(arg_parser)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         function = find_function(tree.body, HYPERPARAMETERS_FUNCTION)

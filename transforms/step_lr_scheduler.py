@@ -20,6 +20,7 @@ from .model_shape import (
     replace_statement,
     steps_a_scheduler,
 )
+from .variant_argument import add_variant_argument
 
 
 class _StepAfterOptimizer(cst.CSTTransformer):
@@ -56,9 +57,7 @@ class StepLrSchedulerCommand(CodemodCommand):
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
-        arg_parser.add_argument(
-            "--variant", required=True, help="catalog name or id, e.g. StepLR_default"
-        )
+        add_variant_argument(arg_parser)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         learn = find_method(find_net(tree), "learn")
