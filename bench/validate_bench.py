@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from lrgen.validate import CHECKS, validate, variant_folders
+from lrgen.validate import CHECKS, DIVERSITY_EPOCH_MAX, validate, variant_folders
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SYNTH = PROJECT_ROOT / "out" / "nngpt" / "llm" / "epoch" / "A0" / "synth_nn"
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{'ok' if report.diversity_ok else 'FAILED'}"
         + (
             f" (closest {report.closest[0]} and {report.closest[1]}, "
-            f"{report.closest[2]:.4f} apart)"
+            f"{report.closest[2]:.4f} apart at epoch_max={DIVERSITY_EPOCH_MAX})"
             if report.closest
             else ""
         )

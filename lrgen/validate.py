@@ -17,7 +17,9 @@ broken model cannot take the run down. The checks, in order:
 - resume: training stopped, saved and loaded into a fresh model continues
   with the same rates; the trained model pickles.
 
-Across the set, the two closest default trajectories are named.
+Across the set, the two closest default trajectories are named: for each
+variant, the rate / `lr` after each of 50 epochs of 100 batches (epoch_max=50,
+the other values from its hp.txt), as LEMUR logs it.
 """
 
 from __future__ import annotations
@@ -33,18 +35,27 @@ import re
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from . import catalog, reference
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 CHECKS = ("static", "build", "trajectory", "search", "budget", "resume")
 TOLERANCE = 1e-6
 CIFAR10_BATCHES = 782  # 50,000 training images at batch 64
 TRAJECTORY_BATCHES = 3
+DIVERSITY_EPOCH_MAX = 50
 DIVERSITY_BATCHES = 100
 DIVERSITY_MIN = 0.01
+HINT_STEPS = 400  # optimizer steps a per-batch budget probe compares
+BUDGET_RULE = "the per-batch budget must be epoch_max x len(train_data)"
+_DOC = re.compile(r"The (\w+) schedule, stepped")
 
 
 @dataclass
@@ -107,6 +118,8 @@ class Report:
                 "closest": list(self.closest[:2]),
                 "distance": self.closest[2],
                 "minimum": DIVERSITY_MIN,
+                "epoch_max": DIVERSITY_EPOCH_MAX,
+                "batches_per_epoch": DIVERSITY_BATCHES,
             },
         }
 
@@ -116,13 +129,33 @@ class Report:
 # ----------------------------------------------------------------------------
 
 
+def catalog_variant(code: str) -> catalog.Variant | None:
+    """The catalog variant a generated file holds, from its builder's
+    docstring ("The <Name> schedule, stepped ..."), read from the text alone:
+    no torch. A file that does not parse is searched as plain text."""
+    found = None
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        found = _DOC.search(code)
+    else:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name == "build_lr_scheduler":
+                found = _DOC.search(ast.get_docstring(node) or "")
+                break
+    return catalog.BY_NAME.get(found.group(1)) if found else None
+
+
 def static_problems(code: str, prm: dict[str, Any]) -> list[str]:
-    """What NNEval would reject in a model's text, and keys hp.txt lacks."""
+    """What NNEval would reject in a model's text, keys hp.txt lacks, and
+    scheduler keys hp.txt holds outside [0, 1]."""
     try:
         tree = ast.parse(code)
         compile(code, "new_nn.py", "exec")
     except SyntaxError as error:
         return [f"line {error.lineno}: {error.msg}"]
+    except ValueError as error:  # e.g. a null byte
+        return [str(error)]
     problems = [
         f"no `def {name}(` preceded by white space"
         for name in ("supported_hyperparameters", "train_setup", "learn")
@@ -153,6 +186,8 @@ def static_problems(code: str, prm: dict[str, Any]) -> list[str]:
             "supported_hyperparameters() does not start with `return` of a "
             "literal set or list of strings"
         )
+    variant = catalog_variant(code)
+    scheduler_keys = set(variant.keys) if variant else set()
     for key in keys:
         quoted = len(re.findall(rf"""(['"]){re.escape(key)}\1""", code))
         if quoted < 2:
@@ -161,7 +196,44 @@ def static_problems(code: str, prm: dict[str, Any]) -> list[str]:
             problems.append(f"key {key!r} is never read as prm[{key!r}]")
         if key not in prm:
             problems.append(f"hp.txt has no {key!r}")
+        elif key in scheduler_keys:
+            value = prm[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (number and 0 <= value <= 1):
+                problems.append(
+                    f"hp.txt {key!r} is {value!r}, outside [0, 1]: scheduler keys "
+                    "are stored in [0, 1] (as LEMUR's search samples them) and "
+                    "mapped to their range in code"
+                )
     return problems
+
+
+def read_variant(
+    path: Path,
+) -> tuple[str, dict[str, Any], list[str], catalog.Variant | None]:
+    """A variant folder's code, hp.txt values, static problems and catalog
+    entry, from the text alone (no torch): the parent process reads it too,
+    for a variant whose worker never answered."""
+    code = (path / "new_nn.py").read_text(encoding="utf-8", errors="replace")
+    variant = catalog_variant(code)
+    try:
+        loaded = json.loads((path / "hp.txt").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        return code, {}, [f"hp.txt unreadable: {error}"], variant
+    if not isinstance(loaded, dict):
+        return code, {}, ["hp.txt does not hold a JSON object"], variant
+    problems = static_problems(code, loaded)
+    if not problems and variant is None:
+        problems = ["no lrgen builder docstring: not a catalog variant"]
+    return code, loaded, problems, variant
+
+
+def static_check(path: Path) -> Check:
+    """The static check alone, in the calling process."""
+    start = time.perf_counter()
+    problems = read_variant(path)[2]
+    seconds = time.perf_counter() - start
+    return Check(not problems, "; ".join(problems), seconds)
 
 
 # ----------------------------------------------------------------------------
@@ -169,10 +241,18 @@ def static_problems(code: str, prm: dict[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------
 
 
-def _timed(checks: dict[str, Check], name: str) -> Callable[[Callable[[], str | None]], None]:
+Status = MutableMapping[str, Any]
+"""Where a worker tells the parent how far it got: for a variant folder, the
+check it is running and the results of those it finished (a Manager dict)."""
+
+
+def _timed(
+    checks: dict[str, Check], name: str, tell: Callable[[str | None], None]
+) -> Callable[[Callable[[], str | None]], None]:
     """Run one check, recording pass, failure (with its reason) and time."""
 
     def run(body: Callable[[], str | None]) -> None:
+        tell(name)
         start = time.perf_counter()
         try:
             message = body()
@@ -183,6 +263,7 @@ def _timed(checks: dict[str, Check], name: str) -> Callable[[Callable[[], str | 
             check = Check(False, _describe(error))
         check.seconds = time.perf_counter() - start
         checks[name] = check
+        tell(None)
 
     return run
 
@@ -274,6 +355,77 @@ def _compare(got: list[list[float]], expected: list[list[float]], batches: int) 
                 )
 
 
+def _same(a: list[list[float]], b: list[list[float]]) -> bool:
+    return len(a) == len(b) and all(
+        math.isclose(x, y, rel_tol=TOLERANCE, abs_tol=1e-12)
+        for xs, ys in zip(a, b)
+        for x, y in zip(xs, ys)
+    )
+
+
+def _budget_hint(
+    module: ModuleType,
+    variant: catalog.Variant,
+    prm: dict[str, Any],
+    bases: list[float],
+    got: list[list[float]],
+    batches: int,
+) -> str:
+    """For a per-batch schedule whose rates differ from the closed form: a
+    hint when they ignore the size of the run. The generated code runs again
+    with twice the epoch_max, and with other batches an epoch; if its rates
+    stay the same over the first steps while the closed form's change, the
+    budget does not come from epoch_max x len(train_data) (one fixed in code).
+    Otherwise, or when the rate never moves at all, no hint."""
+    count = min(len(got), HINT_STEPS)
+    seen = got[:count]
+    if count < 2 or all(rates == seen[0] for rates in seen):
+        return ""
+    own = reference.rates(variant, prm, bases, math.ceil(count / batches), batches)
+    epochs = max(1, int(prm["epoch_max"]))
+    probes = (
+        ("len(train_data)", prm, batches * 2 if batches < 100 else batches // 2),
+        ("epoch_max", {**prm, "epoch_max": epochs * 2}, batches),
+    )
+    ignored = []
+    for what, probe_prm, probe_batches in probes:
+        runs = math.ceil(count / probe_batches)
+        model = _stand_in(module, probe_prm)
+        try:
+            rates = _train(model, probe_prm, runs, _batches(probe_batches, 1, (1, 1)))
+        except Exception:  # noqa: BLE001 (no hint, the mismatch stands)
+            continue
+        expected = reference.rates(variant, probe_prm, bases, runs, probe_batches)
+        if _same(rates[:count], seen) and not _same(expected[:count], own[:count]):
+            ignored.append(what)
+    if not ignored:
+        return ""
+    return (
+        f"; the rates stay the same when {' or '.join(ignored)} changes, the "
+        f"closed form's do not: {BUDGET_RULE}"
+    )
+
+
+def _diversity_trajectory(
+    module: ModuleType, variant: catalog.Variant, prm: dict[str, Any]
+) -> list[float]:
+    """The rate / lr as LEMUR logs it, after each of epochs 1..50, for the
+    hp.txt values with epoch_max=50 and 100 batches an epoch."""
+    from .models import schedule_rates
+
+    wide = {**prm, "epoch_max": DIVERSITY_EPOCH_MAX}
+    lr = float(prm["lr"]) if float(prm["lr"]) > 0 else 1.0
+    rates = schedule_rates(
+        module, variant.stepping, wide, DIVERSITY_EPOCH_MAX + 1, DIVERSITY_BATCHES,
+        bases=(lr,),
+    )  # fmt: skip
+    # rates[n] is the rate after n steps: after epoch k, n = k * batches.
+    return [
+        rates[k * DIVERSITY_BATCHES][0] / lr
+        for k in range(1, DIVERSITY_EPOCH_MAX + 1)
+    ]
+
+
 def _draws(variant: Any, count: int, seed: int) -> Iterator[tuple[dict[str, Any], int]]:
     """Hyperparameters as LEMUR's Optuna search draws them, with the ends of
     [0, 1] first."""
@@ -295,45 +447,47 @@ def _draws(variant: Any, count: int, seed: int) -> Iterator[tuple[dict[str, Any]
         yield prm, rng.randint(1, 50)
 
 
-def check_variant(folder: str, draws: int, seed: int) -> VariantReport:
-    """Every check of one generated variant folder."""
+def check_variant(
+    folder: str, draws: int, seed: int, status: Status | None = None
+) -> VariantReport:
+    """Every check of one generated variant folder. With `status`, the check
+    running and those finished are posted there as the run goes, so that the
+    parent can tell where a worker that never answers got stuck."""
     with warnings.catch_warnings():
         # Runs that stop and resume step schedulers outside an optimizer
         # step on purpose; torch's warnings about it are noise here.
         warnings.simplefilter("ignore")
-        return _check_variant(folder, draws, seed)
+        return _check_variant(folder, draws, seed, status)
 
 
-def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
+def _check_variant(
+    folder: str, draws: int, seed: int, status: Status | None
+) -> VariantReport:
     import torch
 
-    from . import catalog, reference
-    from .models import load_module, schedule_rates, variant_of
+    from .models import _STEP_ORDER, load_module, schedule_rates
 
     path = Path(folder)
-    code = (path / "new_nn.py").read_text(encoding="utf-8", errors="replace")
-    try:
-        variant = variant_of(code)
-    except SyntaxError:
-        variant = None  # the static check names the line
+    code, hp, problems, variant = read_variant(path)
     report = VariantReport(path.name, variant.name if variant else "?")
     checks = report.checks
     state: dict[str, Any] = {}
-    prm: dict[str, Any] = {}
+    prm: dict[str, Any] = dict(hp)
 
-    @_timed(checks, "static")
+    def tell(running: str | None) -> None:
+        if status is not None:
+            done = {n: (c.ok, c.message, c.seconds) for n, c in checks.items()}
+            status[folder] = (running, done)
+
+    def timed(name: str) -> Callable[[Callable[[], str | None]], None]:
+        return _timed(checks, name, tell)
+
+    @timed("static")
     def _static() -> None:
-        try:
-            prm.update(json.loads((path / "hp.txt").read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            raise _Mismatch(f"hp.txt unreadable: {error}") from None
-        problems = static_problems(code, prm)
         if problems:
             raise _Mismatch("; ".join(problems))
-        if variant is None:
-            raise _Mismatch("no lrgen builder docstring: not a catalog variant")
 
-    @_timed(checks, "build")
+    @timed("build")
     def _build() -> None:
         module = state["module"] = load_module(path / "new_nn.py")
         model = module.Net((2, 3, 32, 32), (10,), prm, torch.device("cpu"))
@@ -351,7 +505,7 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
             raise _NotApplicable("skipped: static or build failed")
         return state["module"], variant
 
-    @_timed(checks, "trajectory")
+    @timed("trajectory")
     def _trajectory() -> str:
         module, v = applies()
         epochs = int(prm["epoch_max"]) + 2
@@ -359,13 +513,34 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
         data = _batches(TRAJECTORY_BATCHES, 1, (1, 1))
         model.train_setup(prm)
         bases = _bases(model)
-        got = _train(model, prm, epochs, data)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = _train(model, prm, epochs, data)
         expected = reference.rates(v, prm, bases, epochs, TRAJECTORY_BATCHES)
-        _compare(got, expected, TRAJECTORY_BATCHES)
+        early = any(re.search(_STEP_ORDER, str(w.message)) for w in caught)
+        try:
+            _compare(got, expected, TRAJECTORY_BATCHES)
+        except _Mismatch as mismatch:
+            if early:
+                raise _Mismatch(f"{_EARLY}; {mismatch}") from None
+            hint = ""
+            if v.stepping == "batch":
+                hint = _budget_hint(module, v, prm, bases, got, TRAJECTORY_BATCHES)
+            raise _Mismatch(f"{mismatch}{hint}") from None
+        if early:
+            raise _Mismatch(_EARLY)
         state["stand_in"] = model
+        # The default per-epoch trajectory, for the diversity of the set.
+        try:
+            report.trajectory = _diversity_trajectory(module, v, prm)
+        except Exception as error:  # noqa: BLE001 (any failure is a finding)
+            raise _Mismatch(
+                f"the diversity run (epoch_max={DIVERSITY_EPOCH_MAX}, "
+                f"{DIVERSITY_BATCHES} batches an epoch): {_describe(error)}"
+            ) from None
         return f"{len(got)} steps match"
 
-    @_timed(checks, "search")
+    @timed("search")
     def _search() -> str:
         module, v = applies()
         for index, (draw, batches) in enumerate(_draws(v, draws, seed)):
@@ -384,7 +559,7 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
                     )
         return f"{draws} draws"
 
-    @_timed(checks, "budget")
+    @timed("budget")
     def _budget() -> str:
         module, v = applies()
         if v.stepping != "batch":
@@ -394,10 +569,14 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
         bases = _bases(model)
         got = _train(model, prm, 5, _batches(CIFAR10_BATCHES, 1, (1, 1)))
         expected = reference.rates(v, prm, bases, 5, CIFAR10_BATCHES)
-        _compare(got, expected, CIFAR10_BATCHES)
+        try:
+            _compare(got, expected, CIFAR10_BATCHES)
+        except _Mismatch as mismatch:
+            hint = _budget_hint(module, v, prm, bases, got, CIFAR10_BATCHES)
+            raise _Mismatch(f"{mismatch}{hint}") from None
         return f"5 x {CIFAR10_BATCHES} batches, rates as the closed form"
 
-    @_timed(checks, "resume")
+    @timed("resume")
     def _resume() -> str:
         module, _ = applies()
         pickle.dumps(state["trained"])
@@ -432,14 +611,14 @@ def _check_variant(folder: str, draws: int, seed: int) -> VariantReport:
         _compare(before + recorder.rates, whole, len(data))
         return "3 + 5 epochs equal 8"
 
-    if report.ok and variant is not None:
-        # The default per-epoch trajectory, for the diversity of the set.
-        rates = schedule_rates(
-            state["module"], variant.stepping, prm, int(prm["epoch_max"]),
-            DIVERSITY_BATCHES,
-        )  # fmt: skip
-        report.trajectory = [r[0] for r in rates[::DIVERSITY_BATCHES]]
     return report
+
+
+_EARLY = (
+    "the scheduler steps before the optimizer (torch warns: Detected call of "
+    "`lr_scheduler.step()` before `optimizer.step()`): call "
+    "self.scheduler.step() after self.optimizer.step()"
+)
 
 
 def _show(prm: dict[str, Any], batches: int) -> str:
@@ -465,9 +644,35 @@ def variant_folders(synth_dir: Path) -> list[Path]:
     )
 
 
-def _failed(folder: Path, message: str) -> VariantReport:
-    report = VariantReport(folder.name, "?")
-    report.checks = {name: Check(False, message) for name in CHECKS}
+def _unanswered(
+    folder: Path, problem: str, status: Mapping[str, Any] | None
+) -> VariantReport:
+    """The report of a variant whose worker never answered: its name and the
+    static check from the text, the checks the worker finished as it posted
+    them, the failure on the check it was running, the rest not reached."""
+    _, _, problems, variant = read_variant(folder)
+    report = VariantReport(folder.name, variant.name if variant else "?")
+    running, done = (status or {}).get(str(folder), (None, {}))
+    rest = [n for n in CHECKS if n not in done]
+    if running:
+        stuck, where = running, f"while running the {running} check"
+    elif not done:
+        stuck, where = "build", "before its checks began"
+    elif rest:
+        stuck, where = rest[0], f"before the {rest[0]} check began"
+    else:
+        stuck, where = CHECKS[-1], "after its checks ended"
+    for name in CHECKS:
+        if name == stuck:
+            report.checks[name] = Check(False, f"{problem} {where}")
+        elif name == "static":
+            report.checks[name] = Check(not problems, "; ".join(problems))
+        elif name in done:
+            report.checks[name] = Check(*done[name])
+        elif name == "budget" and variant is not None and variant.stepping == "epoch":
+            report.checks[name] = Check(None, "per-epoch schedule")
+        else:
+            report.checks[name] = Check(None, f"not reached ({stuck} never ended)")
     return report
 
 
@@ -501,33 +706,66 @@ def validate(
     folders = variant_folders(synth_dir)
     results: dict[Path, VariantReport] = {}
     context = multiprocessing.get_context("spawn")
-    pending = list(folders)
-    while pending:
-        pool: Pool = context.Pool(
-            max(1, min(workers, len(pending))), initializer=_start_worker
-        )
-        try:
-            jobs: list[tuple[Path, AsyncResult[VariantReport]]] = [
-                (f, pool.apply_async(check_variant, (str(f), draws, seed)))
-                for f in pending
-            ]
-            pending = []
-            for index, (folder, job) in enumerate(jobs):
+    with context.Manager() as manager:
+        status: Status = manager.dict()
+        pending = list(folders)
+        while pending:
+            pending = _run_pool(
+                context, pending, results, status, draws, seed, timeout, workers,
+                progress,
+            )  # fmt: skip
+    reports = [results[f] for f in folders]
+    return Report(reports, closest_pair(reports), time.perf_counter() - start)
+
+
+def _run_pool(
+    context: Any,
+    folders: list[Path],
+    results: dict[Path, VariantReport],
+    status: Status,
+    draws: int,
+    seed: int,
+    timeout: float,
+    workers: int,
+    progress: Callable[[VariantReport], None] | None,
+) -> list[Path]:
+    """Check `folders` in a fresh pool, in order; after a timeout the pool is
+    ended (the hung worker with it) and the folders it had not finished are
+    returned, to be checked in the next one."""
+    pool: Pool = context.Pool(
+        max(1, min(workers, len(folders))), initializer=_start_worker
+    )
+    left: list[Path] = []
+    timed_out = False
+    try:
+        jobs: list[tuple[Path, AsyncResult[VariantReport]]] = [
+            (f, pool.apply_async(check_variant, (str(f), draws, seed, status)))
+            for f in folders
+        ]
+        for folder, job in jobs:
+            if timed_out:  # keep what has finished, redo the rest
+                if not (job.ready() and job.successful()):
+                    left.append(folder)
+                    continue
+                results[folder] = job.get()
+            else:
                 try:
                     results[folder] = job.get(timeout)
                 except multiprocessing.TimeoutError:
-                    results[folder] = _failed(
-                        folder, f"no answer within {timeout:g} s (hung or crashed)"
+                    timed_out = True
+                    results[folder] = _unanswered(
+                        folder,
+                        f"no answer within the {timeout:g} s time limit "
+                        "(hung, or its worker died)",
+                        status,
                     )
-                    pending = [f for f, _ in jobs[index + 1 :]]
                 except Exception as error:  # noqa: BLE001 (a worker that died)
-                    results[folder] = _failed(folder, f"worker failed: {error}")
-                if progress is not None:
-                    progress(results[folder])
-                if pending:
-                    break
-        finally:
-            pool.terminate()
-            pool.join()
-    reports = [results[f] for f in folders]
-    return Report(reports, closest_pair(reports), time.perf_counter() - start)
+                    results[folder] = _unanswered(
+                        folder, f"worker failed ({error})", status
+                    )
+            if progress is not None:
+                progress(results[folder])
+    finally:
+        pool.terminate()
+        pool.join()
+    return left

@@ -13,19 +13,27 @@ import json
 import math
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from lrgen import catalog
-from lrgen.cli import app
+from lrgen import catalog, reference
+from lrgen.cli import PROJECT_SYNTH, app
+from lrgen.generate import DEFAULT_BASE, folder_files, generate, write_atomically
 from lrgen.validate import (
+    BUDGET_RULE,
     CHECKS,
+    DIVERSITY_BATCHES,
+    DIVERSITY_EPOCH_MAX,
     DIVERSITY_MIN,
+    Check,
     Report,
     VariantReport,
     check_variant,
+    static_check,
     validate,
 )
 
@@ -92,10 +100,7 @@ def test_committed_folder_passes_every_check(committed_report: Report) -> None:
                     f"{got.folder} {got.name} {name}: {check.ok} {check.message}"
                 )
         assert got.ok
-        assert (
-            len(got.trajectory)
-            == json.loads((SYNTH / variant.id / "hp.txt").read_text())["epoch_max"]
-        ), got.folder
+        assert len(got.trajectory) == DIVERSITY_EPOCH_MAX, got.folder
     assert not problems, "\n".join(problems)
     assert report.closest is not None
     assert report.diversity_ok, report.closest
@@ -134,7 +139,10 @@ def test_cli_on_a_small_copy(tmp_path: Path) -> None:
     assert "A0_020 OneCycleLR_linear_anneal" in text
     assert "FAIL" not in text
     assert "diversity pass: closest default trajectories" in text
-    assert "2 of 2 variants pass every check in" in text
+    assert "measured at epoch_max=50" in text
+    assert re.search(
+        r"2 of 2 variants pass every check; diversity pass; [\d.]+ s", text
+    )
 
     data = json.loads(out.read_text())
     assert set(data) == {"ok", "seconds", "variants", "diversity"}
@@ -154,8 +162,11 @@ def test_cli_on_a_small_copy(tmp_path: Path) -> None:
     assert data["variants"][1]["checks"]["budget"]["ok"] is True
     assert data["variants"][0]["checks"]["search"]["message"] == "3 draws"
     diversity = data["diversity"]
-    assert set(diversity) == {"ok", "closest", "distance", "minimum"}
+    assert set(diversity) == {
+        "ok", "closest", "distance", "minimum", "epoch_max", "batches_per_epoch"
+    }
     assert diversity["ok"] is True and diversity["minimum"] == DIVERSITY_MIN
+    assert diversity["epoch_max"] == 50 and diversity["batches_per_epoch"] == 100
     assert diversity["closest"] == [
         "A0_005 ExponentialLR_default",
         "A0_020 OneCycleLR_linear_anneal",
@@ -183,10 +194,17 @@ def test_fixed_per_batch_budget_is_caught_by_trajectory(tmp_path: Path) -> None:
     report = check_variant(str(folder), DRAWS, 0)
     assert not report.ok
     assert report.checks["trajectory"].ok is False
+    message = report.checks["trajectory"].message
     assert re.match(
-        r"epoch 1, batch \d+, group 0: rate [\d.e-]+, closed form [\d.e-]+$",
-        report.checks["trajectory"].message,
-    ), report.checks["trajectory"].message
+        r"epoch 1, batch \d+, group 0: rate [\d.e-]+, closed form [\d.e-]+; ",
+        message,
+    ), message
+    # The hint: rerun with other sizes, the rates ignore them.
+    assert message.endswith(
+        "; the rates stay the same when len(train_data) or epoch_max changes, "
+        "the closed form's do not: the per-batch budget must be epoch_max x "
+        "len(train_data)"
+    ), message
 
 
 def test_fixed_per_batch_budget_without_guard_overruns(tmp_path: Path) -> None:
@@ -286,9 +304,12 @@ def test_docstring_in_supported_hyperparameters_fails_static(tmp_path: Path) -> 
 
 
 def test_hanging_and_crashing_models_fail_alone(tmp_path: Path) -> None:
-    """(f) a model that sleeps in learn() and (g) one that ends its process in
-    train_setup() are each reported failed after the timeout; a good variant
-    in the same folder passes. (Each costs one timeout.)"""
+    """(f) a model that sleeps in learn() once it gets 3 batches (the
+    trajectory check's) and (g) one that ends its process in train_setup()
+    are each reported failed after the timeout, on the check that was running
+    and with the time limit; the checks before keep their results, the later
+    ones are not reached; names and the static check come from the text. A
+    good variant in the same folder passes. (Each costs one timeout.)"""
     synth = tmp_path / "synth_nn"
     synth.mkdir()
     copy_variant("A0_005", synth)  # first: checked while the others break
@@ -296,7 +317,10 @@ def test_hanging_and_crashing_models_fail_alone(tmp_path: Path) -> None:
     edit(
         hang,
         "    def learn(self, train_data):\n",
-        "    def learn(self, train_data):\n        import time\n        time.sleep(60)\n",
+        "    def learn(self, train_data):\n"
+        "        if len(train_data) == 3:\n"
+        "            import time\n"
+        "            time.sleep(60)\n",
     )
     crash = copy_variant("A0_009", synth, "A0_099")
     edit(
@@ -320,16 +344,61 @@ def test_hanging_and_crashing_models_fail_alone(tmp_path: Path) -> None:
 
     good = by_folder["A0_005"]
     assert good.ok and good.name == "ExponentialLR_default", failures(good)
-    for folder in ("A0_098", "A0_099"):
-        bad = by_folder[folder]
-        assert not bad.ok
-        assert tuple(bad.checks) == CHECKS
-        for check in bad.checks.values():
-            assert check.ok is False
-            assert check.message == f"no answer within {timeout:g} s (hung or crashed)"
+
+    def states(v: VariantReport) -> dict[str, bool | None]:
+        return {name: check.ok for name, check in v.checks.items()}
+
+    limit = f"no answer within the {timeout:g} s time limit (hung, or its worker died)"
+    hung = by_folder["A0_098"]
+    assert hung.name == "LambdaLR_linear_decay"
+    assert tuple(hung.checks) == CHECKS
+    assert states(hung) == {
+        "static": True, "build": True, "trajectory": False,
+        "search": None, "budget": None, "resume": None,
+    }  # fmt: skip
+    assert failures(hung) == {
+        "trajectory": f"{limit} while running the trajectory check"
+    }
+    assert hung.checks["budget"].message == "per-epoch schedule"
+    for name in ("search", "resume"):
+        assert hung.checks[name].message == "not reached (trajectory never ended)"
+
+    crashed = by_folder["A0_099"]
+    assert crashed.name == "CosineAnnealingLR_default"
+    assert states(crashed) == {
+        "static": True, "build": False, "trajectory": None,
+        "search": None, "budget": None, "resume": None,
+    }  # fmt: skip
+    assert failures(crashed) == {"build": f"{limit} while running the build check"}
     assert not report.ok
     # Two timeouts, not more: the good variant was not waited on.
     assert report.seconds < 4 * timeout
+
+
+def test_unanswered_report_comes_from_the_text_without_torch(tmp_path: Path) -> None:
+    """The parent names a variant whose worker never answered, and runs its
+    static check, from the text alone: it never imports torch."""
+    folder = copy_variant("A0_013", tmp_path)
+    hp = json.loads((folder / "hp.txt").read_text())
+    (folder / "hp.txt").write_text(json.dumps({**hp, "t_0": 2.5}))
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from lrgen.validate import _unanswered\n"
+        f"r = _unanswered(Path({str(folder)!r}), 'stuck', {{}})\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "for name, c in r.checks.items():\n"
+        "    print(name, c.ok, c.message)\n"
+        "print(r.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "CosineAnnealingWarmRestarts_T0_large"
+    assert lines[0].startswith("static False hp.txt 't_0' is 2.5, outside [0, 1]")
+    assert lines[1] == "build False stuck before its checks began"
 
 
 # ----------------------------------------------------------------------------
@@ -404,3 +473,313 @@ def test_per_batch_budget_capped_below_the_real_run(tmp_path: Path) -> None:
     )  # fmt: skip
     report = check_variant(str(folder), DRAWS, 0)
     assert not report.ok
+    # Up to 150 or 300 batches the cap does not bite: the trajectory matches.
+    assert failures(report).keys() == {"budget"}, failures(report)
+    message = report.checks["budget"].message
+    assert re.match(r"epoch 1, batch \d+, group 0: rate ", message), message
+    assert message.endswith(
+        "; the rates stay the same when len(train_data) or epoch_max changes, "
+        f"the closed form's do not: {BUDGET_RULE}"
+    ), message
+
+
+# ----------------------------------------------------------------------------
+# hp.txt values outside [0, 1].
+# ----------------------------------------------------------------------------
+
+
+def set_hp(folder: Path, **values: object) -> None:
+    path = folder / "hp.txt"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}, indent=2))
+
+
+def test_scheduler_key_outside_unit_range_fails_static(tmp_path: Path) -> None:
+    """t_max 3.0 builds and steps (T_max 150 epochs), so only the static check
+    can say that hp.txt breaks the [0, 1] convention."""
+    folder = copy_variant("A0_009", tmp_path)
+    set_hp(folder, t_max=3.0)
+    report = check_variant(str(folder), DRAWS, 0)
+    assert failures(report).keys() == {"static"}, failures(report)
+    assert report.checks["static"].message.startswith(
+        "hp.txt 't_max' is 3.0, outside [0, 1]: scheduler keys are stored in "
+        "[0, 1]"
+    ), report.checks["static"].message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(-0.5, "-0.5"), (1.0001, "1.0001"), ("0.5", "'0.5'"), (True, "True"),
+     (None, "None")],
+)  # fmt: skip
+def test_scheduler_key_values_static_rejects(
+    tmp_path: Path, value: object, shown: str
+) -> None:
+    folder = copy_variant("A0_014", tmp_path)
+    set_hp(folder, cycle=value)
+    check = static_check(folder)
+    assert check.ok is False
+    assert check.message.startswith(f"hp.txt 'cycle' is {shown}, outside [0, 1]")
+
+
+@pytest.mark.parametrize("value", [0, 0.0, 1, 1.0, 0.5])
+def test_scheduler_key_values_static_accepts(tmp_path: Path, value: float) -> None:
+    """The ends of [0, 1] are in it; lr, momentum and the others are not
+    scheduler keys (lr 1.5 is not the static check's business)."""
+    folder = copy_variant("A0_014", tmp_path)
+    set_hp(folder, cycle=value, lr=1.5, batch=64)
+    check = static_check(folder)
+    assert (check.ok, check.message) == (True, "")
+
+
+# ----------------------------------------------------------------------------
+# Diversity: LEMUR's per-epoch rate at epoch_max=50, whatever hp.txt says.
+# ----------------------------------------------------------------------------
+
+
+def generated(root: Path, epoch_max: int, *ids: str) -> Path:
+    """A synth_nn folder of the given variants, generated at `epoch_max`."""
+    variants = [catalog.BY_ID[i] for i in ids]
+    synth = root / "synth_nn"
+    write_atomically(synth, folder_files(generate(DEFAULT_BASE, variants, epoch_max)))
+    return synth
+
+
+def test_diversity_trajectory_is_the_rate_after_each_epoch_at_50(
+    tmp_path: Path,
+) -> None:
+    """Generated at epoch_max=5, the trajectory still spans 50 epochs, and
+    holds the rate / lr after epoch 1, 2, ... (the rate LEMUR logs), for a
+    per-epoch and a per-batch variant."""
+    synth = generated(tmp_path, 5, "A0_001", "A0_018")
+    for variant_id in ("A0_001", "A0_018"):
+        report = check_variant(str(synth / variant_id), DRAWS, 0)
+        assert report.ok, failures(report)
+        variant = catalog.BY_ID[variant_id]
+        prm = {**json.loads((synth / variant_id / "hp.txt").read_text())}
+        assert prm["epoch_max"] == 5
+        prm["epoch_max"] = DIVERSITY_EPOCH_MAX
+        closed = reference.rates(
+            variant, prm, [1.0], DIVERSITY_EPOCH_MAX + 1, DIVERSITY_BATCHES
+        )
+        wanted = [
+            closed[epoch * DIVERSITY_BATCHES][0]
+            for epoch in range(1, DIVERSITY_EPOCH_MAX + 1)
+        ]
+        assert len(report.trajectory) == DIVERSITY_EPOCH_MAX
+        for got, value in zip(report.trajectory, wanted):
+            assert math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12)
+    # StepLR_default: 0.3 of 50 epochs is a step of 15; the first decay shows
+    # in the rate read after epoch 15 (not 16: read before each epoch; not 2:
+    # 0.3 of epoch_max 5).
+    trajectory = check_variant(str(synth / "A0_001"), DRAWS, 0).trajectory
+    assert trajectory.index(min(trajectory[:20])) == 15 - 1
+    assert trajectory[:14] == [1.0] * 14
+
+
+def test_short_epoch_max_keeps_the_set_diverse(tmp_path: Path) -> None:
+    """StepLR_default and MultiStepLR_milestones coincide over 5 epochs, but
+    the rule is measured at epoch_max=50: `lrgen generate --epoch-max 5`
+    output passes diversity."""
+    synth = generated(tmp_path, 5, "A0_001", "A0_002")
+    result = CliRunner().invoke(app, ["validate", str(synth), "--draws", "2"])
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"diversity pass: closest default trajectories A0_001 StepLR_default and "
+        r"A0_002 MultiStepLR_milestones, ([\d.]+) apart \(rate / lr after each "
+        r"epoch, measured at epoch_max=50, 100 batches an epoch; at least 0.01 "
+        r"needed\)",
+        result.stdout,
+    ), result.stdout
+    assert "2 of 2 variants pass every check; diversity pass; " in result.stdout
+
+
+def test_equal_schedules_fail_diversity_honestly(tmp_path: Path) -> None:
+    """Two copies of one variant pass every check but not diversity: the
+    summary says so, exit 1. With `--json -` stdout holds only the JSON and
+    the table goes to stderr."""
+    synth = tmp_path / "synth_nn"
+    synth.mkdir()
+    copy_variant("A0_005", synth)
+    copy_variant("A0_005", synth, "A0_006")
+    result = CliRunner().invoke(
+        app, ["validate", str(synth), "--draws", "2", "--json", "-"]
+    )
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    assert [v["ok"] for v in data["variants"]] == [True, True]
+    assert data["diversity"] == {
+        "ok": False,
+        "closest": ["A0_005 ExponentialLR_default", "A0_006 ExponentialLR_default"],
+        "distance": 0.0,
+        "minimum": DIVERSITY_MIN,
+        "epoch_max": 50,
+        "batches_per_epoch": 100,
+    }
+    text = result.stderr
+    assert "lrgen validate" in text and "│ A0_006 ExponentialLR_default" in text
+    assert (
+        "diversity FAIL: closest default trajectories A0_005 ExponentialLR_default "
+        "and A0_006 ExponentialLR_default, 0.0000 apart (rate / lr after each "
+        "epoch, measured at epoch_max=50" in text
+    ), text
+    assert re.search(
+        r"^2 of 2 variants pass every check; diversity FAIL; [\d.]+ s$", text, re.M
+    ), text
+
+
+# ----------------------------------------------------------------------------
+# The command's input and output: --json, --quiet, the default folder, help.
+# ----------------------------------------------------------------------------
+
+
+def test_json_path_is_checked_before_the_run(tmp_path: Path) -> None:
+    synth = tmp_path / "synth_nn"
+    synth.mkdir()
+    copy_variant("A0_005", synth)
+    for path, says in (
+        (tmp_path / "missing" / "report.json", "does not exist"),
+        (tmp_path, "is a folder"),
+    ):
+        result = CliRunner().invoke(app, ["validate", str(synth), "--json", str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.stdout == ""
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error: --json {path}: ") and says in lines[0]
+
+
+def fake_report(*failing: tuple[str, str, str], gap: float = 0.5) -> Report:
+    """Two variants, every check passing but `failing` (folder, check, why)."""
+    variants = []
+    for folder, name in (("A0_001", "StepLR_default"), ("A0_021", "LinearLR_warmup")):
+        v = VariantReport(folder, name, {c: Check(True, "fine") for c in CHECKS})
+        for where, check, why in failing:
+            if where == folder:
+                v.checks[check] = Check(False, why)
+        variants.append(v)
+    closest = ("A0_001 StepLR_default", "A0_021 LinearLR_warmup", gap)
+    return Report(variants, closest, 1.25)
+
+
+def test_quiet_prints_only_failures_and_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synth = tmp_path / "synth_nn"
+    synth.mkdir()
+    copy_variant("A0_001", synth)
+    cases = [
+        (fake_report(), 0, ["2 of 2 variants pass every check; diversity pass; 1.2 s"]),
+        (
+            fake_report(("A0_021", "resume", "cannot pickle")),
+            1,
+            ["FAIL A0_021 LinearLR_warmup resume: cannot pickle",
+             "1 of 2 variants pass every check; diversity pass; 1.2 s"],
+        ),
+        (
+            fake_report(gap=0.001),
+            1,
+            ["diversity FAIL: closest default trajectories A0_001 StepLR_default "
+             "and A0_021 LinearLR_warmup, 0.0010 apart (rate / lr after each "
+             "epoch, measured at epoch_max=50, 100 batches an epoch; at least "
+             "0.01 needed)",
+             "2 of 2 variants pass every check; diversity FAIL; 1.2 s"],
+        ),
+    ]  # fmt: skip
+    for report, code, lines in cases:
+        monkeypatch.setattr("lrgen.validate.validate", lambda *a, r=report, **k: r)
+        result = CliRunner().invoke(app, ["validate", str(synth), "--quiet"])
+        assert result.exit_code == code, result.output
+        assert result.stdout.splitlines() == lines
+        assert result.stderr == ""  # no progress either
+        result = CliRunner().invoke(app, ["validate", str(synth), "-q", "--json", "-"])
+        assert result.exit_code == code, result.output
+        assert json.loads(result.stdout)["ok"] is (code == 0)
+        assert result.stderr.splitlines() == lines
+
+
+def test_default_folder_is_the_projects_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[Path] = []
+
+    def fake(synth_dir: Path, **_: object) -> Report:
+        asked.append(synth_dir)
+        return fake_report()
+
+    monkeypatch.setattr("lrgen.validate.validate", fake)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["validate", "-q"])
+    assert result.exit_code == 0, result.output
+    assert asked == [PROJECT_SYNTH]
+
+
+def test_help_gives_the_exit_codes() -> None:
+    result = CliRunner().invoke(app, ["validate", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.stdout).split())
+    assert "Exit codes: 0 every check passes, 1 a check failed, 2 bad input" in text
+    assert "--quiet" in text and "measured at epoch_max=50" in text
+
+
+# ----------------------------------------------------------------------------
+# Trajectory: the scheduler stepped before the optimizer; hints kept honest.
+# ----------------------------------------------------------------------------
+
+EARLY = (
+    "the scheduler steps before the optimizer (torch warns: Detected call of "
+    "`lr_scheduler.step()` before `optimizer.step()`): call "
+    "self.scheduler.step() after self.optimizer.step()"
+)
+
+
+def test_scheduler_stepped_before_optimizer_per_batch(tmp_path: Path) -> None:
+    folder = broken(
+        tmp_path, "A0_020",
+        ("            self.optimizer.step()\n" + ONE_CYCLE_GUARD,
+         ONE_CYCLE_GUARD + "            self.optimizer.step()\n"),
+    )  # fmt: skip
+    report = check_variant(str(folder), DRAWS, 0)
+    message = report.checks["trajectory"].message
+    assert report.checks["trajectory"].ok is False
+    assert message.startswith(EARLY + "; epoch 1, batch 1, group 0: rate "), message
+    assert BUDGET_RULE not in message
+
+
+def test_scheduler_stepped_before_optimizer_per_epoch(tmp_path: Path) -> None:
+    """A per-epoch scheduler stepped at the start of learn(): the rates are
+    one epoch early, and the message says why."""
+    folder = broken(
+        tmp_path, "A0_005",
+        ("            self.optimizer.step()\n        self.scheduler.step()\n",
+         "            self.optimizer.step()\n"),
+        ("        self.train()\n        for inputs",
+         "        self.train()\n        self.scheduler.step()\n        for inputs"),
+    )  # fmt: skip
+    report = check_variant(str(folder), DRAWS, 0)
+    assert report.checks["trajectory"].ok is False
+    message = report.checks["trajectory"].message
+    assert message.startswith(EARLY + "; epoch 1, batch 1, group 0: rate "), message
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        # a wrong mapping: the rates follow the run's size, just not the form
+        (("5 * 25 ** prm['div_factor']", "4 * 25 ** prm['div_factor']"),),
+        # never stepped: the rate stays put whatever the run, not a budget
+        ((ONE_CYCLE_GUARD, "            pass\n"),),
+    ],
+    ids=["wrong-mapping", "never-stepped"],
+)
+def test_no_budget_hint_when_the_budget_is_not_the_cause(
+    tmp_path: Path, edits: tuple[tuple[str, str], ...]
+) -> None:
+    folder = broken(tmp_path, "A0_020", *edits)
+    report = check_variant(str(folder), DRAWS, 0)
+    message = report.checks["trajectory"].message
+    assert report.checks["trajectory"].ok is False
+    assert re.fullmatch(
+        r"epoch 1, batch \d+, group 0: rate [\d.e-]+, closed form [\d.e-]+", message
+    ), message
+    assert BUDGET_RULE not in report.checks["budget"].message
