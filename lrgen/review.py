@@ -50,5 +50,7 @@ def stat_bar(added: int, removed: int, width: int) -> str:
     total = added + removed
     if total > width:
         plus = round(added * width / total)
+        if removed and plus == width:  # a removed line always shows
+            plus -= 1
         return "+" * plus + "-" * (width - plus)
     return "+" * added + "-" * removed

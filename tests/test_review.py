@@ -379,3 +379,15 @@ def test_an_error_in_lrgen_is_one_line_unless_debug(tmp_path: Path, debug: bool)
             "error: ValueError: an unforeseen state (an error in lrgen itself; run "
             "again with --debug for the traceback)"
         )
+
+
+@pytest.mark.parametrize(
+    ("added", "removed", "bar"),
+    [(3, 1, "+++-"), (0, 0, ""), (80, 0, "+" * 40), (40, 40, "+" * 20 + "-" * 20),
+     (199, 1, "+" * 39 + "-")],
+    ids=["short", "none", "only-added", "halves", "one-removed-of-many"],
+)
+def test_stat_bar(added: int, removed: int, bar: str) -> None:
+    from lrgen.review import stat_bar
+
+    assert stat_bar(added, removed, 40) == bar
