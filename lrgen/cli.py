@@ -109,6 +109,10 @@ def generate(
         bool, typer.Option("--force", help="Replace an output folder that holds "
                            "files lrgen did not write (NNEval results, notes).")
     ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Take out a scheduler the base "
+                           "model has, and put each variant's in its place.")
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print what was written as JSON.")
     ] = False,
@@ -133,7 +137,7 @@ def generate(
         blocking = next((p for p in [target, *target.parents] if p.is_file()), None)
         if blocking is not None:
             raise BadInput(f"{blocking}: is a file, not a folder; choose another --out")
-        results = build(base, selected, epoch_max)
+        results = build(base, selected, epoch_max, replace)
         files = folder_files(results)
         if only:
             files = with_kept_variants(target, files, selected)
@@ -415,12 +419,20 @@ def list_variants(
     out.print(table)
 
 
-def _variant_code(base: Path, variants: list[catalog.Variant]) -> tuple[str, list[str]]:
+ReplaceOption = Annotated[
+    bool, typer.Option("--replace", help="Take out a scheduler the base model "
+                       "has, as generate --replace does.")
+]
+
+
+def _variant_code(
+    base: Path, variants: list[catalog.Variant], replace: bool
+) -> tuple[str, list[str]]:
     """The base model's text and each variant's code, made in memory."""
     from .generate import BadInput, generate
 
     try:
-        results = generate(base, variants, catalog.DEFAULT_EPOCH_MAX)
+        results = generate(base, variants, catalog.DEFAULT_EPOCH_MAX, replace)
     except BadInput as error:
         raise fail(str(error)) from None
     return base.read_bytes().decode("utf-8-sig"), [r.code for r in results]
@@ -441,6 +453,7 @@ def _enclosing_function(lines: list[str], index: int) -> str:
 def show(
     variant: Annotated[str, typer.Argument(help="An id (A0_018) or a name.")],
     base: BaseOption = None,
+    replace: ReplaceOption = False,
 ) -> None:
     """What one variant does, its hyperparameters, and the code it adds."""
     from rich.syntax import Syntax
@@ -452,7 +465,7 @@ def show(
     except catalog.UnknownVariantError as error:
         raise fail(str(error)) from None
     base = _base_or_project(base)
-    text, (code,) = _variant_code(base, [v])
+    text, (code,) = _variant_code(base, [v], replace)
     classes = ", ".join(f"lr_scheduler.{c}" for c in v.classes)
     if v.stepping == "batch":
         when = (
@@ -501,6 +514,7 @@ def diff(
     stat: Annotated[
         bool, typer.Option("--stat", help="Lines added and removed per variant.")
     ] = False,
+    replace: ReplaceOption = False,
 ) -> None:
     """The unified diff from the base model to each variant: coloured on a
     terminal, plain when piped."""
@@ -510,7 +524,7 @@ def diff(
 
     chosen = _select(variants)
     base = _base_or_project(base)
-    text, codes = _variant_code(base, chosen)
+    text, codes = _variant_code(base, chosen, replace)
     if stat:
         width = max(len(f"{v.id} {v.name}") for v in chosen)
         added_in_all = removed_in_all = 0

@@ -79,9 +79,14 @@ def read_base(path: Path) -> cst.Module:
         ) from None
 
 
-def apply_variant(base: cst.Module, variant: Variant, path: Path) -> str:
-    """The code of one variant of a parsed base model."""
-    command = AddLrSchedulerCommand(CodemodContext(filename=str(path)), variant.name)
+def apply_variant(
+    base: cst.Module, variant: Variant, path: Path, replace: bool = False
+) -> str:
+    """The code of one variant of a parsed base model; with `replace`, a
+    scheduler the model has is taken out first."""
+    command = AddLrSchedulerCommand(
+        CodemodContext(filename=str(path)), variant.name, replace=replace
+    )
     try:
         code = command.transform_module(base).code
     except ModelRefused as refusal:
@@ -95,14 +100,16 @@ def hp_text(variant: Variant, epoch_max: int) -> str:
 
 
 def generate(
-    base_path: Path, variants: list[Variant], epoch_max: int
+    base_path: Path, variants: list[Variant], epoch_max: int, replace: bool = False
 ) -> list[Generated]:
     """Every selected variant of the base, in memory; nothing is written."""
     if epoch_max < 1:
         raise BadInput(f"--epoch-max must be at least 1, got {epoch_max}")
     base = read_base(base_path)
     return [
-        Generated(v, apply_variant(base, v, base_path), hp_text(v, epoch_max))
+        Generated(
+            v, apply_variant(base, v, base_path, replace), hp_text(v, epoch_max)
+        )
         for v in variants
     ]
 

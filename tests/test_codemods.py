@@ -23,6 +23,7 @@ from transforms.add_lr_scheduler import AddLrSchedulerCommand
 from transforms.build_lr_scheduler import BuildLrSchedulerCommand
 from transforms.declare_hyperparameters import DeclareHyperparametersCommand
 from transforms.model_shape import ModelRefused
+from transforms.remove_lr_scheduler import RemoveLrSchedulerCommand
 from transforms.step_lr_scheduler import StepLrSchedulerCommand
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,10 @@ NOT_A_LITERAL_RETURN = (
 HAS_SCHEDULER = "the model already has a scheduler: "
 LRGEN_RAN = HAS_SCHEDULER + (
     "it already defines build_lr_scheduler() (was lrgen run on it?)"
+)
+REPLACE_HINT = "; pass --replace to put the variant's scheduler in its place"
+USES_LR_SCHEDULER = (
+    HAS_SCHEDULER + "it already uses torch.optim.lr_scheduler" + REPLACE_HINT
 )
 
 # ----------------------------------------------------------------------------
@@ -100,10 +105,12 @@ def lemur(
     declare: str | None = "return {'lr'}",
     class_name: str = "Net",
     train_setup: str | None = SETUP,
+    helpers: str | None = None,
     learn: str | None = LEARN,
 ) -> str:
     """A complete small LEMUR model. Bodies are written at column 0; None
-    leaves that function out."""
+    leaves that function out. `helpers` are whole methods of Net, placed
+    between train_setup and learn."""
     parts = [header.strip("\n")]
     if declare is not None:
         parts.append("def supported_hyperparameters():\n" + _block(declare, 4))
@@ -118,6 +125,8 @@ def lemur(
     ]
     if train_setup is not None:
         methods.append("def train_setup(self, prm):\n" + _block(train_setup, 4))
+    if helpers is not None:
+        methods.append(dedent(helpers).strip("\n"))
     if learn is not None:
         methods.append("def learn(self, train_data):\n" + _block(learn, 4))
     parts.append(
@@ -128,9 +137,9 @@ def lemur(
 
 
 @functools.cache
-def add_scheduler(source: str, variant: str) -> str:
+def add_scheduler(source: str, variant: str, replace: bool = False) -> str:
     """AddLrSchedulerCommand's output, computed once per model and variant."""
-    command = AddLrSchedulerCommand(CodemodContext(), variant)
+    command = AddLrSchedulerCommand(CodemodContext(), variant, replace=replace)
     return command.transform_module(cst.parse_module(source)).code
 
 
@@ -679,15 +688,17 @@ def cosine_decay(epoch, epochs, min_lr):
                     train_setup=SETUP
                     + "self.decay = torch.optim.lr_scheduler.StepLR(self.optimizer, 9)"
                 ),
-                HAS_SCHEDULER + "it already uses torch.optim.lr_scheduler",
+                USES_LR_SCHEDULER,
             ),
             "imports_lr_scheduler": (
                 lemur(header=MODEL_IMPORTS + "from torch.optim import lr_scheduler"),
-                HAS_SCHEDULER + "it already uses torch.optim.lr_scheduler",
+                USES_LR_SCHEDULER,
             ),
             "assigns_self_scheduler": (
                 lemur(train_setup=SETUP + "self.scheduler = None"),
-                HAS_SCHEDULER + "it already assigns a .scheduler attribute",
+                HAS_SCHEDULER
+                + "it already assigns a .scheduler attribute"
+                + REPLACE_HINT,
             ),
         }
     )
@@ -730,6 +741,25 @@ def cosine_decay(epoch, epochs, min_lr):
 # ----------------------------------------------------------------------------
 # StepLrSchedulerCommand
 # ----------------------------------------------------------------------------
+
+
+# A helper that steps the optimizer, under its own name for `self`, and a
+# learn() that calls it once a batch and returns a value.
+UPDATE_HELPER = """
+def _update(net, inputs, labels):
+    net.optimizer.zero_grad()
+    loss = net.criteria[0](net(inputs), labels)
+    loss.backward()
+    net.optimizer.step()
+    return loss
+"""
+
+LEARN_CALLING_HELPER = """
+total = 0.0
+for inputs, labels in train_data:
+    total += self._update(inputs, labels).item()
+return total
+"""
 
 
 class StepLrSchedulerTest(RefusalCodemodTest):
@@ -892,13 +922,228 @@ class StepLrSchedulerTest(RefusalCodemodTest):
             ),
             "learn_already_steps_a_scheduler": (
                 lemur(learn=LEARN + "self.scheduler.step()"),
-                "Net.learn() already steps a scheduler",
+                "Net.learn() already steps a scheduler" + REPLACE_HINT,
             ),
         }
     )
     def test_refuses(self, before: str, message: str) -> None:
         self.assertRefused(before, message, variant="StepLR_default")
         self.assertRefused(before, message, variant="OneCycleLR_default")
+
+    def test_per_batch_step_goes_in_the_helper_that_steps_the_optimizer(
+        self,
+    ) -> None:
+        before = lemur(helpers=UPDATE_HELPER, learn=LEARN_CALLING_HELPER)
+        after = lemur(
+            helpers="""
+                def _update(net, inputs, labels):
+                    net.optimizer.zero_grad()
+                    loss = net.criteria[0](net(inputs), labels)
+                    loss.backward()
+                    net.optimizer.step()
+                    if net.scheduler.last_epoch + 1 < net.scheduler.total_steps:
+                        net.scheduler.step()
+                    return loss
+            """,
+            learn="""
+                total = 0.0
+                if self.scheduler is None:
+                    self.scheduler = self.build_scheduler(len(train_data))
+                for inputs, labels in train_data:
+                    total += self._update(inputs, labels).item()
+                return total
+            """,
+        )
+        self.assertCodemod(before, after, variant="OneCycleLR_default")
+
+    def test_per_epoch_step_follows_the_loop_that_calls_the_helper(self) -> None:
+        before = lemur(helpers=UPDATE_HELPER, learn=LEARN_CALLING_HELPER)
+        after = lemur(
+            helpers=UPDATE_HELPER,
+            learn="""
+                total = 0.0
+                for inputs, labels in train_data:
+                    total += self._update(inputs, labels).item()
+                self.scheduler.step()
+                return total
+            """,
+        )
+        self.assertCodemod(before, after, variant="StepLR_default")
+
+    def test_per_batch_step_follows_the_optimizer_after_a_continue(self) -> None:
+        before = lemur(
+            learn="""
+                for batch in train_data:
+                    inputs, labels = batch
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    if not loss.isfinite():
+                        continue
+                    self.optimizer.step()
+            """
+        )
+        after = lemur(
+            learn="""
+                if self.scheduler is None:
+                    self.scheduler = self.build_scheduler(len(train_data))
+                for batch in train_data:
+                    inputs, labels = batch
+                    loss = self.criteria[0](self(inputs), labels)
+                    loss.backward()
+                    if not loss.isfinite():
+                        continue
+                    self.optimizer.step()
+                    if self.scheduler.last_epoch + 1 < self.scheduler.total_steps:
+                        self.scheduler.step()
+            """
+        )
+        self.assertCodemod(before, after, variant="CyclicLR_exp_range")
+
+    @data_provider(
+        {
+            "helper_called_through_another_helper": (
+                UPDATE_HELPER
+                + "\ndef _fit(self, x, y):\n    return self._update(x, y)",
+                "for inputs, labels in train_data:\n    self._fit(inputs, labels)",
+                (
+                    "Net.learn() never calls self.optimizer.step(); Net._update() "
+                    "does, but learn() never calls it as a method of Net: call it "
+                    "in learn()'s batch loop as self.<method>(...), or step the "
+                    "optimizer in learn()"
+                ),
+            ),
+            "helper_called_outside_the_loop": (
+                UPDATE_HELPER,
+                "self._update(*next(iter(train_data)))",
+                (
+                    "Net.learn() calls self._update(), which steps the optimizer, "
+                    "outside any batch loop"
+                ),
+            ),
+            "helper_called_twice": (
+                UPDATE_HELPER,
+                """
+                    for inputs, labels in train_data:
+                        self._update(inputs, labels)
+                        self._update(inputs, labels)
+                """,
+                (
+                    "Net.learn() calls Net._update() 2 times, each stepping the "
+                    "optimizer; expected one call inside the batch loop"
+                ),
+            ),
+            "helper_steps_in_a_loop": (
+                """
+                    def _update(self, inputs, labels):
+                        for _ in range(2):
+                            self.optimizer.step()
+                """,
+                LEARN_CALLING_HELPER,
+                (
+                    "Net._update() calls self.optimizer.step() more than once a "
+                    "call; expected one call, outside any loop, as learn() calls "
+                    "it per batch"
+                ),
+            ),
+            "helper_also_called_elsewhere": (
+                UPDATE_HELPER + "\ndef warm_up(self, x, y):\n    self._update(x, y)",
+                LEARN_CALLING_HELPER,
+                (
+                    "Net._update() steps the optimizer and Net.warm_up() calls it "
+                    "too; the scheduler would step there as well: call it from "
+                    "learn() only"
+                ),
+            ),
+            "helper_already_steps_a_scheduler": (
+                UPDATE_HELPER.replace(
+                    "return loss", "net.scheduler.step()\nreturn loss"
+                ),
+                LEARN_CALLING_HELPER,
+                "Net._update() already steps a scheduler" + REPLACE_HINT,
+            ),
+        }
+    )
+    def test_refuses_helper(self, helpers: str, learn: str, message: str) -> None:
+        before = lemur(helpers=dedent(helpers), learn=learn)
+        self.assertRefused(before, message, variant="StepLR_default")
+        self.assertRefused(before, message, variant="OneCycleLR_default")
+
+
+# ----------------------------------------------------------------------------
+# RemoveLrSchedulerCommand
+# ----------------------------------------------------------------------------
+
+SETUP_WITH_STEP_LR = SETUP + (
+    "self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 10, gamma=0.5)"
+)
+LEARN_STEPPING_PER_EPOCH = LEARN + "self.scheduler.step()"
+
+
+class RemoveLrSchedulerTest(RefusalCodemodTest):
+    TRANSFORM = RemoveLrSchedulerCommand
+
+    def test_construction_and_per_epoch_step_are_removed(self) -> None:
+        before = lemur(train_setup=SETUP_WITH_STEP_LR, learn=LEARN_STEPPING_PER_EPOCH)
+        self.assertCodemod(before, MODEL)
+
+    def test_imported_class_and_per_batch_step_are_removed_import_kept(
+        self,
+    ) -> None:
+        header = MODEL_IMPORTS + (
+            "from torch.optim.lr_scheduler import OneCycleLR as OC\n"
+        )
+        before = lemur(
+            header=header,
+            train_setup=SETUP + "self.sched = OC(self.optimizer, 0.1, total_steps=9)",
+            learn=LEARN + "    self.sched.step()",
+        )
+        self.assertCodemod(before, lemur(header=header))
+
+    def test_scheduler_set_in_init_and_stepped_in_a_method_is_removed(self) -> None:
+        before = MODEL.replace(
+            "        self.device = device\n",
+            "        self.device = device\n        self.scheduler = None\n",
+        ).replace(
+            "            self.optimizer.step()\n",
+            "            self.optimizer.step()\n"
+            "            self.scheduler.step(); n = 1\n",
+        )
+        after = MODEL.replace(
+            "            self.optimizer.step()\n",
+            "            self.optimizer.step()\n            n = 1\n",
+        )
+        self.assertCodemod(before, after)
+
+    def test_model_without_scheduler_is_unchanged(self) -> None:
+        self.assertCodemod(MODEL, MODEL)
+
+    @data_provider(
+        {
+            "rate_read_from_the_scheduler": (
+                lemur(
+                    train_setup=SETUP_WITH_STEP_LR,
+                    learn=LEARN_STEPPING_PER_EPOCH
+                    + "\nreturn self.scheduler.get_last_lr()",
+                ),
+                "--replace removes where the model builds and steps its scheduler "
+                ".scheduler, but Net.learn() uses it otherwise too; remove that "
+                "use from the model",
+            ),
+            "scheduler_in_a_local_name": (
+                lemur(
+                    header=MODEL_IMPORTS + "from torch.optim import lr_scheduler",
+                    learn="decay = lr_scheduler.StepLR(self.optimizer, 9)\n"
+                    + LEARN
+                    + "decay.step()",
+                ),
+                "--replace cannot remove the model's scheduler: it uses "
+                "lr_scheduler other than in `self.<name> = ...` in class Net; "
+                "remove that use from the model",
+            ),
+        }
+    )
+    def test_refuses(self, before: str, message: str) -> None:
+        self.assertRefused(before, message)
 
 
 # ----------------------------------------------------------------------------
@@ -937,6 +1182,66 @@ class AddLrSchedulerTest(RefusalCodemodTest):
         for line in ["import math", "from functools import partial"]:
             self.assertEqual(count_lines(code, line), 1, line)
         self.assertEqual(count_lines(code, "from torch.optim import lr_scheduler"), 1)
+
+    def test_model_with_a_scheduler_is_refused_by_default(self) -> None:
+        self.assertRefused(
+            lemur(train_setup=SETUP_WITH_STEP_LR, learn=LEARN_STEPPING_PER_EPOCH),
+            USES_LR_SCHEDULER,
+            variant="StepLR_default",
+        )
+
+    def test_replace_keeps_one_import_of_lr_scheduler(self) -> None:
+        header = MODEL_IMPORTS + "from torch.optim import lr_scheduler\n"
+        before = lemur(
+            header=header,
+            train_setup=SETUP
+            + "self.scheduler = lr_scheduler.StepLR(self.optimizer, 9)",
+            learn=LEARN_STEPPING_PER_EPOCH,
+        )
+        code = add_scheduler(before, "OneCycleLR_default", replace=True)
+        self.assertEqual(count_lines(code, "from torch.optim import lr_scheduler"), 1)
+        self.assertEqual(code.count(".scheduler.step()"), 1)
+        self.assertNotIn("StepLR(self.optimizer, 9)", code)
+
+    def test_replace_refuses_its_own_output(self) -> None:
+        self.assertRefused(
+            add_scheduler(MODEL, "StepLR_default"),
+            LRGEN_RAN,
+            variant="CosineAnnealingLR_default",
+            replace=True,
+        )
+
+    def test_replace_without_a_scheduler_adds_as_usual(self) -> None:
+        self.assertEqual(
+            add_scheduler(MODEL, "CyclicLR_triangular", replace=True),
+            add_scheduler(MODEL, "CyclicLR_triangular"),
+        )
+
+
+MODEL_WITH_STEP_LR = lemur(
+    train_setup=SETUP_WITH_STEP_LR, learn=LEARN_STEPPING_PER_EPOCH
+)
+MODEL_WITH_CYCLIC_LR = lemur(
+    train_setup=SETUP
+    + "self.scheduler = torch.optim.lr_scheduler.CyclicLR(self.optimizer, 0.1, 1)",
+    learn=LEARN + "    self.scheduler.step()",
+)
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
+@pytest.mark.parametrize(
+    "before",
+    [
+        pytest.param(MODEL_WITH_STEP_LR, id="per_epoch_step_lr"),
+        pytest.param(MODEL_WITH_CYCLIC_LR, id="per_batch_cyclic_lr"),
+    ],
+)
+def test_replace_gives_the_variant_added_to_the_model_without(
+    before: str, variant: str
+) -> None:
+    assert add_scheduler(before, variant, replace=True) == add_scheduler(
+        MODEL, variant
+    )
 
 
 @pytest.mark.parametrize("variant", VARIANT_NAMES)
@@ -980,14 +1285,14 @@ def test_only_adds_lines_except_the_declaration(base: str, variant: str) -> None
 
 
 def run_libcst_codemod(
-    path: Path, variant: str = "CosineAnnealingLR_default"
+    path: Path, variant: str = "CosineAnnealingLR_default", *options: str
 ) -> subprocess.CompletedProcess[str]:
     """The command .libcst.codemod.yaml documents, on an absolute path."""
     return subprocess.run(
         [
             sys.executable, "-m", "libcst.tool", "codemod",
             "add_lr_scheduler.AddLrSchedulerCommand",
-            "--variant", variant, str(path.resolve()),
+            "--variant", variant, *options, str(path.resolve()),
         ],
         cwd=PROJECT_ROOT,
         check=False,
@@ -1035,3 +1340,15 @@ def test_cli_names_close_variants_for_a_mistyped_one(model_file: Path) -> None:
     assert last.endswith("('lrgen list' shows all 30)")
     assert "Traceback" not in result.stderr
     assert model_file.read_text() == before
+
+
+def test_cli_replaces_a_scheduler_with_replace(tmp_path: Path) -> None:
+    path = tmp_path / "model.py"
+    path.write_text(MODEL_WITH_STEP_LR)
+    refused = run_libcst_codemod(path)
+    assert refused.returncode == 0, refused.stderr
+    assert path.read_text() == MODEL_WITH_STEP_LR
+    assert REPLACE_HINT in refused.stderr
+    result = run_libcst_codemod(path, "CosineAnnealingLR_default", "--replace")
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == add_scheduler(MODEL, "CosineAnnealingLR_default")

@@ -391,3 +391,23 @@ def test_stat_bar(added: int, removed: int, bar: str) -> None:
     from lrgen.review import stat_bar
 
     assert stat_bar(added, removed, 40) == bar
+
+
+SHAPES = Path(__file__).resolve().parents[2] / "shared" / "cases" / "lemur_shapes"
+
+
+@pytest.mark.skipif(not SHAPES.is_dir(), reason="the shared model shapes are absent")
+def test_generate_replace_takes_out_the_models_scheduler(tmp_path: Path) -> None:
+    base = SHAPES / "scheduler_already_present.py"
+    code, output = run("generate", "--base", str(base), "--out", str(tmp_path))
+    assert code == 2 and "pass --replace" in output
+    assert not (tmp_path / SYNTH).exists()
+    code, output = run("generate", "--base", str(base), "--out", str(tmp_path),
+                       "--replace", "-q")
+    assert code == 0, output
+    for variant in catalog.VARIANTS:
+        text = (tmp_path / SYNTH / variant.id / "new_nn.py").read_text()
+        assert "StepLR(self.optimizer, step_size=10" not in text
+        assert text.count("self.scheduler.step()") == 1
+    code, output = run("diff", "A0_009", "--replace", "--base", str(base))
+    assert code == 0 and "-        self.scheduler = torch.optim.lr_scheduler.StepLR(" in output

@@ -13,6 +13,7 @@ from lrgen import catalog
 
 from .build_lr_scheduler import BuildLrSchedulerCommand
 from .declare_hyperparameters import DeclareHyperparametersCommand
+from .remove_lr_scheduler import RemoveLrSchedulerCommand
 from .step_lr_scheduler import StepLrSchedulerCommand
 from .variant_argument import add_variant_argument
 
@@ -21,16 +22,24 @@ _DOCSTRING = m.SimpleStatementLine([m.Expr(m.SimpleString())])
 
 class AddLrSchedulerCommand(CodemodCommand):
     """Declares a variant's keys, builds its scheduler in `train_setup()` and
-    steps it in `learn()`, with the imports it needs. Any refusal of the three
-    steps leaves the file unchanged."""
+    steps it in `learn()`, with the imports it needs. A model with a scheduler
+    of its own is refused, unless `replace`: then that scheduler is removed
+    first (RemoveLrSchedulerCommand), so that only the variant's steps. Any
+    refusal leaves the file unchanged."""
 
     DESCRIPTION = "Add a catalog variant's LR scheduler to a LEMUR model."
 
-    def __init__(self, context: CodemodContext, variant: str) -> None:
+    def __init__(
+        self, context: CodemodContext, variant: str, replace: bool = False
+    ) -> None:
         super().__init__(context)
         self.variant = catalog.get(variant)
+        removal: list[CodemodCommand] = (
+            [RemoveLrSchedulerCommand(context)] if replace else []
+        )
         self.steps = [
-            BuildLrSchedulerCommand(context, variant),
+            *removal,
+            BuildLrSchedulerCommand(context, variant, replace=replace),
             StepLrSchedulerCommand(context, variant),
             DeclareHyperparametersCommand(context, variant),
         ]
@@ -38,6 +47,11 @@ class AddLrSchedulerCommand(CodemodCommand):
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
         add_variant_argument(arg_parser)
+        arg_parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="replace a scheduler the model already has (default: refuse it)",
+        )
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
         for step in self.steps:

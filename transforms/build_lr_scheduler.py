@@ -12,8 +12,11 @@ from lrgen import catalog
 
 from . import scheduler_code
 from .model_shape import (
+    BUILDER_FUNCTION,
+    REPLACE_HINT,
     ModelRefused,
     existing_scheduler,
+    find_function,
     find_method,
     find_net,
     model_quote,
@@ -32,22 +35,29 @@ class BuildLrSchedulerCommand(CodemodCommand):
     `Net.train_setup()` right after `self.optimizer` is assigned. A per-batch
     variant is only bound there: `learn()` builds it once `len(train_data)` is
     known, with its budget of epochs times batches as `total_steps`. Refuses
-    a model without that assignment or with a scheduler."""
+    a model without that assignment or with a scheduler; with `replace`, once
+    RemoveLrSchedulerCommand has removed the model's own, an import of
+    torch.optim.lr_scheduler it leaves is no scheduler."""
 
     DESCRIPTION = "Build a variant's LR scheduler in Net.train_setup()."
 
-    def __init__(self, context: CodemodContext, variant: str) -> None:
+    def __init__(
+        self, context: CodemodContext, variant: str, replace: bool = False
+    ) -> None:
         super().__init__(context)
         self.variant = catalog.get(variant)
+        self.replace = replace
 
     @staticmethod
     def add_args(arg_parser: argparse.ArgumentParser) -> None:
         add_variant_argument(arg_parser)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        present = existing_scheduler(tree)
+        present = existing_scheduler(tree, imports=not self.replace)
         if present is not None:
-            raise ModelRefused(f"the model already has a scheduler: {present}")
+            ran = find_function(tree.body, BUILDER_FUNCTION) is not None
+            hint = "" if ran else REPLACE_HINT
+            raise ModelRefused(f"the model already has a scheduler: {present}{hint}")
         net = find_net(tree)
         train_setup = find_method(net, "train_setup")
         index = optimizer_assignment_index(train_setup)

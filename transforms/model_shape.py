@@ -10,6 +10,7 @@ from libcst.codemod import SkipFile
 
 HYPERPARAMETERS_FUNCTION = "supported_hyperparameters"
 BUILDER_FUNCTION = "build_lr_scheduler"
+REPLACE_HINT = "; pass --replace to put the variant's scheduler in its place"
 
 
 class ModelRefused(SkipFile):
@@ -103,13 +104,12 @@ def optimizer_assignment_index(train_setup: cst.FunctionDef) -> int:
     )
 
 
-class _StepFinder(cst.CSTVisitor):
-    """Records the loops that enclose each `self.optimizer.step()` statement."""
+class _LoopTracker(cst.CSTVisitor):
+    """Keeps `loops`, the `for` and `while` statements around the node
+    being visited, outermost first."""
 
-    def __init__(self, owner: str) -> None:
-        self.owner = owner
+    def __init__(self) -> None:
         self.loops: list[cst.CSTNode] = []
-        self.steps: list[tuple[cst.SimpleStatementLine, tuple[cst.CSTNode, ...]]] = []
 
     def visit_For(self, node: cst.For) -> None:
         self.loops.append(node)
@@ -122,6 +122,15 @@ class _StepFinder(cst.CSTVisitor):
 
     def leave_While(self, original_node: cst.While) -> None:
         self.loops.pop()
+
+
+class _StepFinder(_LoopTracker):
+    """Records the loops that enclose each `self.optimizer.step()` statement."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        super().__init__()
+        self.steps: list[tuple[cst.SimpleStatementLine, tuple[cst.CSTNode, ...]]] = []
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
         if is_optimizer_step(node, self.owner):
@@ -149,13 +158,118 @@ def optimizer_step(learn: cst.FunctionDef) -> tuple[cst.SimpleStatementLine, int
         raise ModelRefused(
             f"Net.learn() calls {owner}.optimizer.step() outside any batch loop"
         )
-    outer = loops[0]
+    return step, _holding_index(learn, loops[0])
+
+
+def _holding_index(learn: cst.FunctionDef, loop: cst.CSTNode) -> int:
+    """Index of the top-level statement of learn that holds `loop`."""
     for index, statement in enumerate(learn.body.body):
-        if statement is outer or any(
-            node is outer for node in _descendants(statement)
-        ):
-            return step, index
+        if statement is loop or any(node is loop for node in _descendants(statement)):
+            return index
     raise ModelRefused("Net.learn() has a batch loop this codemod cannot place")
+
+
+class _CallFinder(_LoopTracker):
+    """Records the loops that enclose each call `owner.<method>(...)` of the
+    named methods."""
+
+    def __init__(self, owner: str, methods: set[str]) -> None:
+        self.owner = owner
+        self.methods = methods
+        super().__init__()
+        self.calls: list[tuple[str, tuple[cst.CSTNode, ...]]] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if (
+            m.matches(func, m.Attribute(value=m.Name(self.owner)))
+            and cst.ensure_type(func, cst.Attribute).attr.value in self.methods
+        ):
+            name = cst.ensure_type(func, cst.Attribute).attr.value
+            self.calls.append((name, tuple(self.loops)))
+
+
+def _stepping_methods(net: cst.ClassDef) -> dict[str, cst.FunctionDef]:
+    """Methods of Net, learn aside, whose body calls `self.optimizer.step()`
+    as a statement (`self` being each method's own first parameter)."""
+    found: dict[str, cst.FunctionDef] = {}
+    for method in net.body.body:
+        if not isinstance(method, cst.FunctionDef) or method.name.value == "learn":
+            continue
+        if not method.params.params:
+            continue
+        finder = _StepFinder(method.params.params[0].name.value)
+        method.body.visit(finder)
+        if finder.steps:
+            found[method.name.value] = method
+    return found
+
+
+def optimizer_step_site(
+    net: cst.ClassDef, learn: cst.FunctionDef
+) -> tuple[cst.FunctionDef, int]:
+    """The method that holds the one `self.optimizer.step()` of a batch:
+    learn itself, or a helper method learn calls as `self.<helper>(...)` in
+    its batch loop; and the index of the top-level statement of learn that
+    holds that loop."""
+    owner = parameter_name(learn, 0)
+    finder = _StepFinder(owner)
+    learn.body.visit(finder)
+    stepping = _stepping_methods(net)
+    if finder.steps or not stepping:
+        return learn, optimizer_step(learn)[1]
+    calls = _CallFinder(owner, set(stepping))
+    learn.body.visit(calls)
+    named = ", ".join(f"Net.{name}()" for name in sorted(stepping))
+    if not calls.calls:
+        raise ModelRefused(
+            f"Net.learn() never calls {owner}.optimizer.step(); {named} does, "
+            "but learn() never calls it as a method of Net: call it in learn()'s "
+            f"batch loop as {owner}.<method>(...), or step the optimizer in learn()"
+        )
+    if len(calls.calls) > 1:
+        raise ModelRefused(
+            f"Net.learn() calls {named} {len(calls.calls)} times, each stepping "
+            "the optimizer; expected one call inside the batch loop"
+        )
+    name, loops = calls.calls[0]
+    helper = stepping[name]
+    if not loops:
+        raise ModelRefused(
+            f"Net.learn() calls {owner}.{name}(), which steps the optimizer, "
+            "outside any batch loop"
+        )
+    _helper_step(net, helper)
+    return helper, _holding_index(learn, loops[0])
+
+
+def _helper_step(net: cst.ClassDef, helper: cst.FunctionDef) -> None:
+    """Refuses a helper that steps the optimizer more than once a call, or
+    that a method other than learn calls too."""
+    name = helper.name.value
+    owner = parameter_name(helper, 0)
+    finder = _StepFinder(owner)
+    helper.body.visit(finder)
+    if len(finder.steps) > 1 or finder.steps[0][1]:
+        raise ModelRefused(
+            f"Net.{name}() calls {owner}.optimizer.step() more than once a call; "
+            "expected one call, outside any loop, as learn() calls it per batch"
+        )
+    for method in net.body.body:
+        if (
+            not isinstance(method, cst.FunctionDef)
+            or method.name.value == "learn"
+            or not method.params.params
+        ):
+            continue
+        calls = _CallFinder(method.params.params[0].name.value, {name})
+        method.body.visit(calls)
+        if calls.calls:
+            raise ModelRefused(
+                f"Net.{name}() steps the optimizer and Net.{method.name.value}() "
+                "calls it too; the scheduler would step there as well: call it "
+                "from learn() only"
+            )
 
 
 def _descendants(node: cst.CSTNode) -> list[cst.CSTNode]:
@@ -171,9 +285,16 @@ def _descendants(node: cst.CSTNode) -> list[cst.CSTNode]:
 class _SchedulerFinder(cst.CSTVisitor):
     """Notes any use of torch.optim.lr_scheduler and `<x>.scheduler = ...`."""
 
-    def __init__(self) -> None:
+    def __init__(self, imports: bool = True) -> None:
+        self.imports = imports
         self.uses_lr_scheduler = False
         self.assigns_scheduler = False
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return self.imports
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return self.imports
 
     def visit_Name(self, node: cst.Name) -> None:
         if node.value == "lr_scheduler":
@@ -185,11 +306,12 @@ class _SchedulerFinder(cst.CSTVisitor):
             self.assigns_scheduler = True
 
 
-def existing_scheduler(module: cst.Module) -> str | None:
-    """Why the model already has a learning-rate scheduler, if it does."""
+def existing_scheduler(module: cst.Module, imports: bool = True) -> str | None:
+    """Why the model already has a learning-rate scheduler, if it does; with
+    `imports` False, an import of torch.optim.lr_scheduler alone is none."""
     if find_function(module.body, BUILDER_FUNCTION) is not None:
         return f"it already defines {BUILDER_FUNCTION}() (was lrgen run on it?)"
-    finder = _SchedulerFinder()
+    finder = _SchedulerFinder(imports)
     module.visit(finder)
     if finder.uses_lr_scheduler:
         return "it already uses torch.optim.lr_scheduler"

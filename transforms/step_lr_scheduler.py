@@ -11,11 +11,12 @@ from lrgen import catalog
 
 from . import scheduler_code
 from .model_shape import (
+    REPLACE_HINT,
     ModelRefused,
     find_method,
     find_net,
     is_optimizer_step,
-    optimizer_step,
+    optimizer_step_site,
     parameter_name,
     replace_statement,
     steps_a_scheduler,
@@ -46,8 +47,10 @@ class StepLrSchedulerCommand(CodemodCommand):
     batch loop, a per-batch variant right after `self.optimizer.step()` (so a
     batch that skips the optimizer skips the scheduler too) while its budget
     (`scheduler.total_steps`) lasts, built before the loop on the first call.
+    The optimizer may step in a helper method that the batch loop calls as
+    `self.<helper>(...)`: a per-batch variant then steps in the helper.
     Refuses a `learn()` without exactly one `self.optimizer.step()` inside a
-    loop."""
+    loop, directly or through one such call."""
 
     DESCRIPTION = "Step a variant's LR scheduler in Net.learn()."
 
@@ -60,17 +63,27 @@ class StepLrSchedulerCommand(CodemodCommand):
         add_variant_argument(arg_parser)
 
     def transform_module_impl(self, tree: cst.Module) -> cst.Module:
-        learn = find_method(find_net(tree), "learn")
+        net = find_net(tree)
+        learn = find_method(net, "learn")
         if steps_a_scheduler(learn):
-            raise ModelRefused("Net.learn() already steps a scheduler")
+            raise ModelRefused(f"Net.learn() already steps a scheduler{REPLACE_HINT}")
         owner = parameter_name(learn, 0)
         train_data = parameter_name(learn, 1)
-        _, loop_index = optimizer_step(learn)
-        if self.variant.stepping == "batch":
-            stepper = _StepAfterOptimizer(
-                owner, scheduler_code.step_statement(self.variant, owner)
+        site, loop_index = optimizer_step_site(net, learn)
+        if site is not learn and steps_a_scheduler(site):
+            raise ModelRefused(
+                f"Net.{site.name.value}() already steps a scheduler{REPLACE_HINT}"
             )
-            updated = learn.with_changes(body=learn.body.visit(stepper))
+        if self.variant.stepping == "batch":
+            # the step follows the optimizer's, in learn or in its helper
+            site_owner = parameter_name(site, 0)
+            stepper = _StepAfterOptimizer(
+                site_owner, scheduler_code.step_statement(self.variant, site_owner)
+            )
+            updated = site.with_changes(body=site.body.visit(stepper))
+            if site is not learn:
+                tree = replace_statement(tree, site, updated)
+                updated = learn
             body = list(updated.body.body)
             body.insert(
                 loop_index, scheduler_code.batch_scheduler_creation(owner, train_data)
