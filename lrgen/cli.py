@@ -6,7 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -87,7 +87,15 @@ def _select(patterns: list[str] | None) -> list[catalog.Variant]:
 
 @app.command(epilog=EXIT_CODES)
 def generate(
-    base: BaseOption = None,
+    bases: Annotated[
+        Optional[list[Path]],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(
+            "--base", help="The LEMUR model to vary (default: the project's "
+            "base_model/resnet18.py); a folder means every *.py in it. Repeatable: "
+            "with several models each variant folder is named <model>_A0_NNN.",
+            show_default=False,
+        ),
+    ] = None,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Output root; variants go under "
                            "nngpt/llm/epoch/A0/synth_nn/ in it.")
@@ -122,22 +130,31 @@ def generate(
     from .generate import (
         SYNTH_PATH,
         BadInput,
+        BaseOutcome,
+        base_files,
         folder_files,
         foreign_files,
+        generate_many,
         stale_files,
         with_kept_variants,
         write_atomically,
     )
     from .generate import generate as build
 
-    base = _base_or_project(base)
+    paths = bases or [_base_or_project(None)]
+    many = len(paths) > 1 or paths[0].is_dir()
     target = out_dir / SYNTH_PATH
     selected = _select(only)
+    outcomes: list[BaseOutcome] = []
     try:
         blocking = next((p for p in [target, *target.parents] if p.is_file()), None)
         if blocking is not None:
             raise BadInput(f"{blocking}: is a file, not a folder; choose another --out")
-        results = build(base, selected, epoch_max, replace)
+        if many:
+            outcomes = generate_many(base_files(paths), selected, epoch_max, replace)
+            results = [r for o in outcomes for r in o.results]
+        else:
+            results = build(paths[0], selected, epoch_max, replace)
         files = folder_files(results)
         if only:
             files = with_kept_variants(target, files, selected)
@@ -165,24 +182,56 @@ def generate(
         raise fail(str(error)) from None
     total = sum(r.bytes for r in results)
     average = total // max(len(results), 1)
+    refused = [line for o in outcomes for line in o.refused]
     if as_json:
         out.print_json(json.dumps({
             "out": str(target),
-            "base": str(base),
+            "bases": [str(o.path) for o in outcomes] or [str(paths[0])],
             "epoch_max": epoch_max,
             "variants": [
-                {"id": r.variant.id, "name": r.variant.name,
+                {"id": r.variant.id, "name": r.variant.name, "folder": r.folder,
                  "family": r.variant.family, "stepping": r.variant.stepping,
-                 "bytes": r.bytes, "path": str(target / r.variant.id / "new_nn.py")}
+                 "bytes": r.bytes, "path": str(target / r.folder / "new_nn.py")}
                 for r in results
             ],
+            "refused": refused,
             "count": len(results),
             "bytes": total,
             "average_bytes": average,
         }))
-        return
-    if quiet:
-        return
+    elif many:
+        _print_sweep(outcomes, target, quiet)
+    elif not quiet:
+        _print_variants(results, paths[0], target)
+    if refused:
+        raise typer.Exit(1)
+
+
+def _print_sweep(outcomes: list[Any], target: Path, quiet: bool) -> None:
+    """Per base of a sweep: the variants written, or why not."""
+    if not quiet:
+        table = Table(title=f"{len(outcomes)} base models in {target}")
+        for column in ("base", "folders", "written"):
+            table.add_column(column, no_wrap=column != "base")
+        table.add_column("refused", justify="right")
+        for o in outcomes:
+            table.add_row(str(o.path), f"{o.prefix}_A0_NNN", str(len(o.results)),
+                          str(len(o.refused)))
+        out.print(table)
+    for o in outcomes:
+        for line in o.refused:
+            err.print(f"refused: {line}", highlight=False, soft_wrap=True,
+                      markup=False)
+    written = sum(len(o.results) for o in outcomes)
+    failed = sum(1 for o in outcomes if not o.results)
+    if not quiet:
+        out.print(f"{written} variants of {len(outcomes) - failed} base models "
+                  f"written; {failed} base models refused whole", highlight=False)
+
+
+def _print_variants(results: list[Any], base: Path, target: Path) -> None:
+    total = sum(r.bytes for r in results)
+    average = total // max(len(results), 1)
     table = Table(title=f"{len(results)} variants of {base} in {target}")
     for column in ("id", "name", "family", "stepping"):
         table.add_column(column, no_wrap=True)

@@ -32,11 +32,24 @@ class BadInput(Exception):
     """Input lrgen cannot use; the message says what, where and what to do."""
 
 
+class VariantRefused(BadInput):
+    """A base model the codemods refuse for one variant, and the reason."""
+
+    def __init__(self, path: Path, variant: Variant, reason: str) -> None:
+        super().__init__(f"{path}: cannot add {variant.name}: {reason}")
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Generated:
     variant: Variant
     code: str
     hp: str
+    folder: str = ""  # the variant's folder in synth_nn: its id, or <base>_<id>
+
+    def __post_init__(self) -> None:
+        if not self.folder:
+            object.__setattr__(self, "folder", self.variant.id)
 
     @property
     def bytes(self) -> int:
@@ -90,7 +103,7 @@ def apply_variant(
     try:
         code = command.transform_module(base).code
     except ModelRefused as refusal:
-        raise BadInput(f"{path}: cannot add {variant.name}: {refusal}") from None
+        raise VariantRefused(path, variant, str(refusal)) from None
     compile(code, f"{variant.id}/new_nn.py", "exec")  # a guard, not the method
     return code
 
@@ -118,12 +131,82 @@ def folder_files(results: list[Generated]) -> dict[str, str]:
     """The synth_nn folder as relative path -> text."""
     files = {"__init__.py": ""}
     for result in results:
-        files[f"{result.variant.id}/new_nn.py"] = result.code
-        files[f"{result.variant.id}/hp.txt"] = result.hp
+        files[f"{result.folder}/new_nn.py"] = result.code
+        files[f"{result.folder}/hp.txt"] = result.hp
     return files
 
 
-VARIANT_FOLDER = re.compile(r"A0_\d{3}")
+@dataclass
+class BaseOutcome:
+    """What became of one base of a sweep: its variants, or why not."""
+
+    path: Path
+    prefix: str
+    results: list[Generated]
+    refused: list[str]  # one line per refusal: the whole base or a variant
+
+
+def base_files(paths: list[Path]) -> list[Path]:
+    """The model files a list of --base values names: files as given,
+    folders as the `*.py` files directly in them, in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                p for p in sorted(path.glob("*.py")) if p.name != "__init__.py"
+            )
+        else:
+            found.append(path)
+    if not found:
+        shown = ", ".join(str(p) for p in paths)
+        raise BadInput(f"{shown}: no model files (*.py) in it; pass LEMUR models")
+    return list(dict.fromkeys(found))
+
+
+def generate_many(
+    paths: list[Path], variants: list[Variant], epoch_max: int, replace: bool = False
+) -> list[BaseOutcome]:
+    """Every selected variant of every base, in memory, each in the folder
+    `<base file name>_<id>`; a base or variant refused is recorded with its
+    reason, and the others go on."""
+    if epoch_max < 1:
+        raise BadInput(f"--epoch-max must be at least 1, got {epoch_max}")
+    outcomes: list[BaseOutcome] = []
+    prefixes: dict[str, Path] = {}
+    for path in paths:
+        prefix = re.sub(r"\W", "_", path.stem)
+        outcome = BaseOutcome(path, prefix, [], [])
+        outcomes.append(outcome)
+        if prefix in prefixes:
+            outcome.refused.append(
+                f"{path}: its folders would be those of {prefixes[prefix]} "
+                f"({prefix}_A0_NNN); rename one of the two"
+            )
+            continue
+        prefixes[prefix] = path
+        try:
+            base = read_base(path)
+        except BadInput as error:
+            outcome.refused.append(str(error))
+            continue
+        reasons: dict[str, list[str]] = {}
+        for variant in variants:
+            try:
+                code = apply_variant(base, variant, path, replace)
+            except VariantRefused as refusal:
+                reasons.setdefault(refusal.reason, []).append(variant.name)
+                continue
+            outcome.results.append(
+                Generated(variant, code, hp_text(variant, epoch_max),
+                          f"{prefix}_{variant.id}")
+            )
+        for reason, names in reasons.items():
+            which = "every variant" if len(names) == len(variants) else ", ".join(names)
+            outcome.refused.append(f"{path}: cannot add {which}: {reason}")
+    return outcomes
+
+
+VARIANT_FOLDER = re.compile(r"(\w+_)?A0_\d{3}")
 VARIANT_FILES = ("new_nn.py", "hp.txt")
 
 
@@ -166,7 +249,7 @@ def with_kept_variants(
     kept = {
         name: (target / name).read_text(encoding="utf-8")
         for name in present_files(target)
-        if is_generated_name(name) and name.split("/")[0] not in chosen
+        if is_generated_name(name) and name.split("/")[0][-6:] not in chosen
         and name not in files
     }
     return {**kept, **files}

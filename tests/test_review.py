@@ -411,3 +411,59 @@ def test_generate_replace_takes_out_the_models_scheduler(tmp_path: Path) -> None
         assert text.count("self.scheduler.step()") == 1
     code, output = run("diff", "A0_009", "--replace", "--base", str(base))
     assert code == 0 and "-        self.scheduler = torch.optim.lr_scheduler.StepLR(" in output
+
+
+# ----------------------------------------------------------------------------
+# Many bases at once.
+# ----------------------------------------------------------------------------
+
+
+def test_a_folder_of_bases_gives_a_folder_per_base_and_variant(tmp_path: Path) -> None:
+    bases = tmp_path / "zoo"
+    bases.mkdir()
+    (bases / "alpha.py").write_text(BASE_TEXT)
+    (bases / "broken.py").write_text("def f(:\n")
+    (bases / "no_optimizer.py").write_text(
+        BASE_TEXT.replace("self.optimizer = ", "self.opt = ")
+    )
+    (bases / "__init__.py").write_text("")
+    code, output = run("generate", "--base", str(bases), "--base", str(BASE),
+                       "--out", str(tmp_path / "o"), "--only", "A0_00[12]")
+    assert code == 1
+    synth = tmp_path / "o" / SYNTH
+    assert sorted(p.name for p in synth.iterdir()) == [
+        "__init__.py", "alpha_A0_001", "alpha_A0_002", "resnet18_A0_001",
+        "resnet18_A0_002",
+    ]
+    assert (synth / "alpha_A0_001" / "new_nn.py").read_bytes() == (
+        COMMITTED / "A0_001" / "new_nn.py"
+    ).read_bytes()
+    assert f"refused: {bases / 'broken.py'}:1:7: syntax error" in output
+    assert (
+        f"refused: {bases / 'no_optimizer.py'}: cannot add every variant: "
+        "Net.train_setup() never assigns self.optimizer"
+    ) in output
+    assert "4 variants of 2 base models written; 2 base models refused whole" in output
+    # The same run again changes nothing: the folder names are stable.
+    before = files(synth)
+    code, _ = run("generate", "--base", str(bases), "--base", str(BASE),
+                  "--out", str(tmp_path / "o"), "--only", "A0_00[12]", "--check")
+    assert code == 0 and files(synth) == before
+
+
+def test_two_bases_of_one_name_are_told_apart(tmp_path: Path) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "model.py").write_text(BASE_TEXT)
+    code, output = run(
+        "generate", "--base", str(tmp_path / "a" / "model.py"), "--base",
+        str(tmp_path / "b" / "model.py"), "--out", str(tmp_path / "o"), "--json",
+        "--only", "A0_001",
+    )
+    assert code == 1
+    report = json.loads(output)
+    assert [v["folder"] for v in report["variants"]] == ["model_A0_001"]
+    assert report["refused"] == [
+        f"{tmp_path / 'b' / 'model.py'}: its folders would be those of "
+        f"{tmp_path / 'a' / 'model.py'} (model_A0_NNN); rename one of the two"
+    ]
