@@ -15,13 +15,12 @@ from pathlib import Path
 
 import libcst as cst
 from filelock import FileLock
-from libcst.codemod import CodemodContext
 
-from transforms.add_lr_scheduler import AddLrSchedulerCommand
 from transforms.model_shape import ModelRefused
 
 from . import catalog
 from .catalog import Variant
+from .fast_generate import variant_code
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BASE = PROJECT_ROOT / "base_model" / "resnet18.py"
@@ -97,11 +96,8 @@ def apply_variant(
 ) -> str:
     """The code of one variant of a parsed base model; with `replace`, a
     scheduler the model has is taken out first."""
-    command = AddLrSchedulerCommand(
-        CodemodContext(filename=str(path)), variant.name, replace=replace
-    )
     try:
-        code = command.transform_module(base).code
+        code = variant_code(base, variant, path, replace)
     except ModelRefused as refusal:
         raise VariantRefused(path, variant, str(refusal)) from None
     compile(code, f"{variant.id}/new_nn.py", "exec")  # a guard, not the method

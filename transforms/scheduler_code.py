@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 import libcst as cst
@@ -45,6 +47,7 @@ def _quoted(key: str, quote: str) -> cst.SimpleString:
     return cst.SimpleString(f"{quote}{key}{quote}")
 
 
+@functools.lru_cache(maxsize=256)
 def prm_read(key: str, quote: str, prm: str = "prm") -> cst.BaseExpression:
     """`prm['key']` with the model's own quote style."""
     return parse_template_expression(f"{prm}[{{key}}]", key=_quoted(key, quote))
@@ -96,6 +99,24 @@ def template_values(variant: Variant, quote: str) -> dict[str, cst.BaseExpressio
     return values
 
 
+class _SameVariant:
+    """A variant as a cache key: hashed by name, equal to an equal variant
+    (a Variant holds a dict, so it cannot be hashed itself)."""
+
+    __slots__ = ("variant",)
+
+    def __init__(self, variant: Variant) -> None:
+        self.variant = variant
+
+    def __hash__(self) -> int:
+        return hash(self.variant.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SameVariant) and (
+            other.variant is self.variant or other.variant == self.variant
+        )
+
+
 class _QuoteStyle(cst.CSTTransformer):
     """Writes plain single-quoted strings with double quotes instead."""
 
@@ -110,24 +131,44 @@ class _QuoteStyle(cst.CSTTransformer):
 
 def module_functions(variant: Variant, quote: str) -> list[cst.FunctionDef]:
     """Module-level functions a variant appends: horizon, rule, builder."""
-    sources = [_HORIZON]
-    if variant.rule is not None:
-        sources.append(RULES[variant.rule])
-    module = parse_template_module("\n\n".join(sources))
+    return list(_module_functions(_SameVariant(variant), quote))
+
+
+# Parsed once per variant and quote, so that a sweep over many bases reuses
+# them; LibCST nodes are immutable, so every tree can share them.
+@functools.lru_cache(maxsize=256)
+def _module_functions(key: _SameVariant, quote: str) -> tuple[cst.FunctionDef, ...]:
+    variant = key.variant
     values: dict[str, Any] = template_values(variant, quote)
     builder = parse_template_module(builder_source(variant), **values)
+    return (*_helper_functions(variant.rule, quote), *_laid_out(builder.body, quote))
+
+
+@functools.lru_cache(maxsize=64)
+def _helper_functions(rule: str | None, quote: str) -> tuple[cst.FunctionDef, ...]:
+    """The horizon and any rate rule, the same for every variant of a rule."""
+    sources = [_HORIZON]
+    if rule is not None:
+        sources.append(RULES[rule])
+    return _laid_out(parse_template_module("\n\n".join(sources)).body, quote)
+
+
+def _laid_out(
+    statements: Sequence[cst.BaseStatement], quote: str
+) -> tuple[cst.FunctionDef, ...]:
+    """Functions two blank lines apart, in the model's quote."""
     two_blank = [cst.EmptyLine(), cst.EmptyLine()]
     functions = [
         cst.ensure_type(statement, cst.FunctionDef).with_changes(
             leading_lines=two_blank
         )
-        for statement in [*module.body, *builder.body]
+        for statement in statements
     ]
     if quote == '"':
         functions = [
             cst.ensure_type(f.visit(_QuoteStyle()), cst.FunctionDef) for f in functions
         ]
-    return functions
+    return tuple(functions)
 
 
 def needed_imports(variant: Variant) -> list[tuple[str, str | None]]:
@@ -143,21 +184,29 @@ def needed_imports(variant: Variant) -> list[tuple[str, str | None]]:
 
 def setup_statements(variant: Variant, owner: str, prm: str) -> list[cst.BaseStatement]:
     """Lines train_setup gains right after the optimizer is assigned."""
-    if variant.stepping == "epoch":
-        return [
+    return list(_setup_statements(variant.stepping, owner, prm))
+
+
+@functools.lru_cache(maxsize=256)
+def _setup_statements(
+    stepping: str, owner: str, prm: str
+) -> tuple[cst.BaseStatement, ...]:
+    if stepping == "epoch":
+        return (
             parse_template_statement(
                 f"{owner}.scheduler = {BUILDER_FUNCTION}({owner}.optimizer, {prm})"
-            )
-        ]
-    return [
+            ),
+        )
+    return (
         parse_template_statement(f"{owner}.scheduler = None"),
         parse_template_statement(
             f"{owner}.build_scheduler = partial("
             f"{BUILDER_FUNCTION}, {owner}.optimizer, {prm})"
         ),
-    ]
+    )
 
 
+@functools.lru_cache(maxsize=256)
 def batch_scheduler_creation(owner: str, train_data: str) -> cst.BaseStatement:
     """learn's first use of a per-batch scheduler: build it for len(train_data)."""
     return parse_template_statement(
@@ -170,7 +219,12 @@ def step_statement(variant: Variant, owner: str) -> cst.BaseStatement:
     """The statement that steps the scheduler: a per-batch one only while the
     next batch is within its budget (OneCycleLR would raise past it, CyclicLR
     cycle on), so the rate holds at the budget's last batch."""
-    if variant.stepping == "batch":
+    return _step_statement(variant.stepping, owner)
+
+
+@functools.lru_cache(maxsize=256)
+def _step_statement(stepping: str, owner: str) -> cst.BaseStatement:
+    if stepping == "batch":
         return parse_template_statement(
             f"if {owner}.scheduler.last_epoch + 1 < {owner}.scheduler.{BUDGET}:\n"
             f"    {owner}.scheduler.step()\n"
