@@ -668,8 +668,8 @@ def select(patterns: list[str] | None) -> list[Variant]:
             hits = [
                 v.name
                 for v in VARIANTS
-                if fnmatch.fnmatchcase(v.name, pattern)
-                or fnmatch.fnmatchcase(v.id, pattern)
+                if fnmatch.fnmatchcase(v.name.casefold(), pattern.casefold())
+                or fnmatch.fnmatchcase(v.id.casefold(), pattern.casefold())
             ]
             if not hits:
                 raise UnknownVariantError(

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, catalog
@@ -56,7 +57,7 @@ def root(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -131,6 +132,7 @@ def generate(
         SYNTH_PATH,
         BadInput,
         BaseOutcome,
+        Contents,
         base_files,
         folder_files,
         foreign_files,
@@ -146,30 +148,12 @@ def generate(
     target = out_dir / SYNTH_PATH
     selected = _select(only)
     outcomes: list[BaseOutcome] = []
-    try:
-        blocking = next((p for p in [target, *target.parents] if p.is_file()), None)
-        if blocking is not None:
-            raise BadInput(f"{blocking}: is a file, not a folder; choose another --out")
-        if many:
-            outcomes = generate_many(base_files(paths), selected, epoch_max, replace)
-            results = [r for o in outcomes for r in o.results]
-        else:
-            results = build(paths[0], selected, epoch_max, replace)
-        files = folder_files(results)
+    def prepare(files: Contents) -> Contents:
+        """The output as it will be, read in the run's turn: with --only the
+        other variants' folders stay; files lrgen did not write need --force."""
         if only:
             files = with_kept_variants(target, files, selected)
-        if check:
-            stale = stale_files(target, files)
-            for name in stale:
-                verb = "would write" if name in files else "would delete"
-                out.print(f"{verb}: {target / name}", highlight=False)
-            if stale:
-                raise typer.Exit(1)
-            if not quiet:
-                out.print(f"{target} is up to date ({len(files)} files)",
-                          highlight=False)
-            return
-        foreign = foreign_files(target)
+        foreign = foreign_files(target, files)
         if foreign and not force:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise BadInput(
@@ -177,9 +161,42 @@ def generate(
                 f"({shown}); replacing the folder would delete them: move them, "
                 "or pass --force"
             )
-        write_atomically(target, files)
+        return files
+
+    try:
+        blocking = next(
+            (p for p in [target, *target.parents] if p.exists() and not p.is_dir()),
+            None,
+        )
+        if blocking is not None:
+            what = "is a file, not a folder" if blocking.is_file() else "is not a folder"
+            raise BadInput(f"{blocking}: {what}; choose another --out")
+        if many:
+            outcomes = generate_many(base_files(paths), selected, epoch_max, replace)
+            results = [r for o in outcomes for r in o.results]
+        else:
+            results = build(paths[0], selected, epoch_max, replace)
+        files = folder_files(results)
+        if check:
+            stale = stale_files(target, prepare(files))
+            if as_json:
+                out.print_json(json.dumps({"out": str(target), "stale": stale}))
+            for name in [] if as_json else stale:
+                verb = "would write" if name in files else "would delete"
+                out.print(f"{verb}: {target / name}", highlight=False, markup=False)
+            if stale:
+                raise typer.Exit(1)
+            if not quiet and not as_json:
+                out.print(f"{target} is up to date ({len(files)} files)",
+                          highlight=False, markup=False)
+            return
+        write_atomically(target, files, prepare)
     except BadInput as error:
         raise fail(str(error)) from None
+    except OSError as error:
+        where = error.filename or target
+        raise fail(f"{where}: {error.strerror}; check the output folder's "
+                   "permissions") from None
     total = sum(r.bytes for r in results)
     average = total // max(len(results), 1)
     refused = [line for o in outcomes for line in o.refused]
@@ -210,12 +227,12 @@ def generate(
 def _print_sweep(outcomes: list[Any], target: Path, quiet: bool) -> None:
     """Per base of a sweep: the variants written, or why not."""
     if not quiet:
-        table = Table(title=f"{len(outcomes)} base models in {target}")
+        table = Table(title=escape(f"{len(outcomes)} base models in {target}"))
         for column in ("base", "folders", "written"):
             table.add_column(column, no_wrap=column != "base")
         table.add_column("refused", justify="right")
         for o in outcomes:
-            table.add_row(str(o.path), f"{o.prefix}_A0_NNN", str(len(o.results)),
+            table.add_row(escape(str(o.path)), f"{o.prefix}_A0_NNN", str(len(o.results)),
                           str(len(o.refused)))
         out.print(table)
     for o in outcomes:
@@ -232,7 +249,7 @@ def _print_sweep(outcomes: list[Any], target: Path, quiet: bool) -> None:
 def _print_variants(results: list[Any], base: Path, target: Path) -> None:
     total = sum(r.bytes for r in results)
     average = total // max(len(results), 1)
-    table = Table(title=f"{len(results)} variants of {base} in {target}")
+    table = Table(title=escape(f"{len(results)} variants of {base} in {target}"))
     for column in ("id", "name", "family", "stepping"):
         table.add_column(column, no_wrap=True)
     table.add_column("bytes", justify="right")
@@ -332,29 +349,30 @@ def validate(
                 task, advance=1, description=f"{r.folder} {r.name}"
             ),
         )
-    table = Table(title=f"lrgen validate {synth_dir}")
+    table = Table(title=escape(f"lrgen validate {synth_dir}"))
     table.add_column("variant", no_wrap=True)
     for name in CHECKS:
         table.add_column(name, justify="center")
     marks = {True: "[green]pass[/]", False: "[bold red]FAIL[/]", None: "[dim]n/a[/]"}
     for v in report.variants:
         cells = [marks[v.checks[c].ok] if c in v.checks else "" for c in CHECKS]
-        table.add_row(f"{v.folder} {v.name}", *cells)
+        table.add_row(escape(f"{v.folder} {v.name}"), *cells)
     if not quiet:
         show.print(table)
     for v in report.variants:
         for name, check in v.checks.items():
             if check.ok is False:
-                show.print(f"[bold red]FAIL[/] {v.folder} {v.name} {name}: "
-                           f"{check.message}", highlight=False, soft_wrap=True)
+                text = escape(f"{v.folder} {v.name} {name}: {check.message}")
+                show.print(f"[bold red]FAIL[/] {text}", highlight=False,
+                           soft_wrap=True)
     diversity = "n/a (fewer than two variants to compare)"
     if report.closest is not None:
         a, b, gap = report.closest
         diversity = "pass" if report.diversity_ok else "[bold red]FAIL[/]"
         if not (quiet and report.diversity_ok):
             show.print(
-                f"diversity {diversity}: closest default trajectories {a} and "
-                f"{b}, {gap:.4f} apart (rate / lr after each epoch, measured at "
+                f"diversity {diversity}: closest default trajectories "
+                f"{escape(a)} and {escape(b)}, {gap:.4f} apart (rate / lr after each epoch, measured at "
                 f"epoch_max={DIVERSITY_EPOCH_MAX}, {DIVERSITY_BATCHES} batches "
                 f"an epoch; at least {DIVERSITY_MIN:g} needed)",
                 highlight=False, soft_wrap=True,
@@ -422,7 +440,7 @@ def plot(
         out.print(f"wrote {written}", highlight=False)
 
 
-@app.command("list")
+@app.command("list", epilog=EXIT_CODES)
 def list_variants(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the catalog as JSON.")
@@ -549,7 +567,8 @@ def show(
             f"after line {change.after}"
         )
         out.print(f"\n[bold]in {where}, {verb} of {base}:[/]", highlight=False)
-        out.print(Syntax("\n".join(change.added), "python", theme="ansi_dark"))
+        out.print(Syntax("\n".join(change.added), "python", theme="ansi_dark"),
+                  soft_wrap=True)
 
 
 @app.command(epilog=EXIT_CODES)
@@ -592,7 +611,7 @@ def diff(
         for v, code in zip(chosen, codes)
     )
     if out.is_terminal:
-        out.print(Syntax(patch, "diff", theme="ansi_dark"))
+        out.print(Syntax(patch, "diff", theme="ansi_dark"), soft_wrap=True)
     else:
         sys.stdout.write(patch)
 
@@ -622,8 +641,9 @@ def main() -> None:
         if DEBUG["on"] or "--debug" in sys.argv[1:]:
             raise
         err.print(
-            f"[bold red]error:[/] {type(error).__name__}: {error} (an error in "
-            "lrgen itself; run again with --debug for the traceback)",
+            f"[bold red]error:[/] {escape(f'{type(error).__name__}: {error}')} (an "
+            "error in lrgen itself; run again as `lrgen --debug ...` for the "
+            "traceback)",
             highlight=False, soft_wrap=True, markup=True,
         )
         sys.exit(3)

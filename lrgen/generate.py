@@ -10,6 +10,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,9 +124,9 @@ def generate(
     ]
 
 
-def folder_files(results: list[Generated]) -> dict[str, str]:
+def folder_files(results: list[Generated]) -> Contents:
     """The synth_nn folder as relative path -> text."""
-    files = {"__init__.py": ""}
+    files: Contents = {"__init__.py": ""}
     for result in results:
         files[f"{result.folder}/new_nn.py"] = result.code
         files[f"{result.folder}/hp.txt"] = result.hp
@@ -230,35 +231,47 @@ def present_files(target: Path) -> set[str]:
     }
 
 
-def foreign_files(target: Path) -> list[str]:
-    """Files in `target` that lrgen does not write (NNEval's results, notes,
-    other models): replacing the folder would delete them."""
-    return sorted(n for n in present_files(target) if not is_generated_name(n))
+Contents = dict[str, "str | bytes"]
+"""A synth_nn folder as relative path -> text (what lrgen writes) or bytes
+(files of other variants kept as they are)."""
+
+
+def foreign_files(target: Path, files: Contents | None = None) -> list[str]:
+    """Files in `target` that lrgen did not write (NNEval's results, notes,
+    other models) and that writing `files` would delete."""
+    keep = files or {}
+    return sorted(
+        n for n in present_files(target) if not is_generated_name(n) and n not in keep
+    )
 
 
 def with_kept_variants(
-    target: Path, files: dict[str, str], selected: list[Variant]
-) -> dict[str, str]:
-    """`files` plus the variant folders already in `target` that were not
-    selected: `--only` regenerates some variants and keeps the others."""
+    target: Path, files: Contents, selected: list[Variant]
+) -> Contents:
+    """`files` plus every file of the variant folders already in `target`
+    that were not selected, NNEval's results included: `--only` regenerates
+    some variants and keeps the others as they are."""
     chosen = {v.id for v in selected}
-    kept = {
-        name: (target / name).read_text(encoding="utf-8")
-        for name in present_files(target)
-        if is_generated_name(name) and name.split("/")[0][-6:] not in chosen
-        and name not in files
-    }
+    kept: Contents = {}
+    for name in present_files(target):
+        folder = name.split("/")[0]
+        if "/" in name and VARIANT_FOLDER.fullmatch(folder) and folder[-6:] not in chosen:
+            kept[name] = (target / name).read_bytes()
     return {**kept, **files}
 
 
-def stale_files(target: Path, files: dict[str, str]) -> list[str]:
+def _encoded(content: str | bytes) -> bytes:
+    return content.encode() if isinstance(content, str) else content
+
+
+def stale_files(target: Path, files: Contents) -> list[str]:
     """Relative paths in `target` that differ from `files`: changed, missing
     or not generated."""
     present = present_files(target)
     stale = [
         name
-        for name, text in files.items()
-        if name not in present or (target / name).read_bytes() != text.encode()
+        for name, content in files.items()
+        if name not in present or (target / name).read_bytes() != _encoded(content)
     ]
     return sorted(stale + sorted(present - set(files)))
 
@@ -304,10 +317,15 @@ def _lock(target: Path) -> FileLock:
     return FileLock(target.parent / f".{target.name}.lock")
 
 
-def write_atomically(target: Path, files: dict[str, str]) -> None:
+def write_atomically(
+    target: Path,
+    files: Contents,
+    prepare: Callable[[Contents], Contents] | None = None,
+) -> None:
     """Replace `target` by a folder holding exactly `files`, all at once:
     built beside it, then swapped in. A run killed at any moment leaves the
-    previous output whole; two runs on one target take turns."""
+    previous output whole; two runs on one target take turns, and `prepare`
+    (which may read the old output and refuse) runs in that turn."""
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -320,27 +338,32 @@ def write_atomically(target: Path, files: dict[str, str]) -> None:
         raise BadInput(
             f"{parent}: cannot create it ({error.strerror}); choose a writable --out"
         ) from None
+    if target.is_symlink():
+        raise BadInput(
+            f"{target}: is a link; lrgen replaces the folder whole, so pass the "
+            "folder it points to as --out"
+        )
     if target.exists() and not target.is_dir():
         raise BadInput(f"{target}: is a file, not a folder; choose another --out")
     try:
         with _lock(target):
             _recover(target)
-            _swap_in(target, files)
+            _swap_in(target, prepare(files) if prepare else files)
     except OSError as error:
         raise BadInput(
             f"{parent}: cannot write there ({error.strerror}); choose a writable --out"
         ) from None
 
 
-def _swap_in(target: Path, files: dict[str, str]) -> None:
+def _swap_in(target: Path, files: Contents) -> None:
     parent = target.parent
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new.", suffix=".tmp",
                                     dir=parent))
     try:
-        for name, text in sorted(files.items()):
+        for name, content in sorted(files.items()):
             path = staging / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            path.write_bytes(_encoded(content))
         os.chmod(staging, 0o755)
         if not target.exists():
             os.rename(staging, target)

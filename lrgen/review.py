@@ -17,7 +17,12 @@ def unified_diff(base: str, variant: str, base_name: str, variant_name: str) -> 
         fromfile=base_name,
         tofile=variant_name,
     )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    # A last line without a newline is marked as `diff` marks it, so that
+    # `patch` gives the variant back byte for byte.
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in lines
+    )
 
 
 @dataclass(frozen=True)

@@ -377,7 +377,7 @@ def test_an_error_in_lrgen_is_one_line_unless_debug(tmp_path: Path, debug: bool)
         assert result.returncode == 3
         assert result.stderr.strip() == (
             "error: ValueError: an unforeseen state (an error in lrgen itself; run "
-            "again with --debug for the traceback)"
+            "again as `lrgen --debug ...` for the traceback)"
         )
 
 
@@ -466,4 +466,80 @@ def test_two_bases_of_one_name_are_told_apart(tmp_path: Path) -> None:
     assert report["refused"] == [
         f"{tmp_path / 'b' / 'model.py'}: its folders would be those of "
         f"{tmp_path / 'a' / 'model.py'} (model_A0_NNN); rename one of the two"
+    ]
+
+
+def test_only_keeps_the_other_variants_results_even_with_force(tmp_path: Path) -> None:
+    assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+    synth = tmp_path / SYNTH
+    (synth / "A0_030" / "eval_info.json").write_bytes(b'{"accuracy": 0.5}\x00')
+    (synth / "A0_001" / "1.json").write_text("{}")
+    code, output = run("generate", "--out", str(tmp_path), "--only", "A0_002", "-q")
+    assert code == 0, output
+    code, output = run("generate", "--out", str(tmp_path), "--only", "A0_001", "-q")
+    assert code == 2 and "(A0_001/1.json)" in output
+    code, output = run("generate", "--out", str(tmp_path), "--only", "A0_001",
+                       "--force", "-q")
+    assert code == 0
+    assert not (synth / "A0_001" / "1.json").exists()
+    assert (synth / "A0_030" / "eval_info.json").read_bytes() == b'{"accuracy": 0.5}\x00'
+
+
+ONLY_RUN = [sys.executable, "-m", "lrgen", "generate", "-q", "--only"]
+
+
+def test_concurrent_only_runs_keep_each_others_variants(tmp_path: Path) -> None:
+    assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+    hp = tmp_path / SYNTH / "{}" / "hp.txt"
+    for _ in range(4):
+        runs = [
+            subprocess.Popen([*ONLY_RUN, ident, "--epoch-max", epochs, "--out",
+                              str(tmp_path)], cwd=ROOT)
+            for ident, epochs in (("A0_001", "7"), ("A0_030", "9"))
+        ]
+        assert [r.wait() for r in runs] == [0, 0]
+        assert json.loads(Path(str(hp).format("A0_001")).read_text())["epoch_max"] == 7
+        assert json.loads(Path(str(hp).format("A0_030")).read_text())["epoch_max"] == 9
+        assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["show", "[/x]"], ["diff", "[/x]"], ["generate", "--only", "[/x]"],
+     ["generate", "--base", "/nowhere/m[/red].py"]],
+    ids=["show", "diff", "only", "base"],
+)
+def test_brackets_are_printed_as_given(args: list[str]) -> None:
+    code, output = run(*args)
+    assert code == 2
+    assert len(output.strip().splitlines()) == 1 and "Traceback" not in output
+    assert "[/x]" in output or "m[/red].py" in output
+
+
+def test_diff_marks_a_missing_final_newline(tmp_path: Path) -> None:
+    base = tmp_path / "model.py"
+    base.write_text(BASE_TEXT.rstrip("\n"))
+    code, output = run("diff", "A0_001", "--base", str(base))
+    assert code == 0
+    assert "\n\\ No newline at end of file\n" in output
+
+
+def test_output_that_is_a_device_is_bad_input(tmp_path: Path) -> None:
+    code, output = run("generate", "--out", "/dev/null")
+    assert code == 2 and output.strip() == (
+        "error: /dev/null: is not a folder; choose another --out"
+    )
+
+
+def test_check_json_lists_the_stale_files(tmp_path: Path) -> None:
+    assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+    (tmp_path / SYNTH / "A0_003" / "hp.txt").write_text("{}\n")
+    code, output = run("generate", "--out", str(tmp_path), "--check", "--json")
+    assert code == 1
+    assert json.loads(output)["stale"] == ["A0_003/hp.txt"]
+
+
+def test_globs_ignore_case() -> None:
+    assert [v.id for v in catalog.select(["cosineannealinglr_*", "a0_03?"])] == [
+        "A0_009", "A0_010", "A0_011", "A0_030"
     ]
