@@ -372,8 +372,8 @@ def validate(
         if not (quiet and report.diversity_ok):
             show.print(
                 f"diversity {diversity}: closest default trajectories "
-                f"{escape(a)} and {escape(b)}, {gap:.4f} apart (rate / lr after each epoch, measured at "
-                f"epoch_max={DIVERSITY_EPOCH_MAX}, {DIVERSITY_BATCHES} batches "
+                f"{escape(a)} and {escape(b)}, {gap:.4f} apart (rate / lr after "
+                f"each epoch, measured at epoch_max={DIVERSITY_EPOCH_MAX}, {DIVERSITY_BATCHES} batches "
                 f"an epoch; at least {DIVERSITY_MIN:g} needed)",
                 highlight=False, soft_wrap=True,
             )
@@ -423,8 +423,6 @@ def plot(
     ] = False,
 ) -> None:
     """Draw every variant's rate against epoch, one panel per family."""
-    from rich.markup import escape
-
     from .plot import NeedsMatplotlib, plot_schedules
 
     def warn(message: str) -> None:
@@ -435,9 +433,9 @@ def plot(
         written = plot_schedules(synth_or_project(synth_dir), png, only=variant,
                                  batches_per_epoch=batches, warn=warn)
     except (NeedsMatplotlib, ValueError, OSError) as error:
-        raise fail(escape(str(error))) from None
+        raise fail(str(error)) from None
     if not quiet:
-        out.print(f"wrote {written}", highlight=False)
+        out.print(f"wrote {written}", highlight=False, markup=False)
 
 
 @app.command("list", epilog=EXIT_CODES)
