@@ -148,6 +148,7 @@ def generate(
     target = out_dir / SYNTH_PATH
     selected = _select(only)
     outcomes: list[BaseOutcome] = []
+
     def prepare(files: Contents) -> Contents:
         """The output as it will be, read in the run's turn: with --only the
         other variants' folders stay; files lrgen did not write need --force."""
