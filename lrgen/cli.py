@@ -6,7 +6,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, catalog
+
+if TYPE_CHECKING:  # the generator is imported by the commands that run it
+    from .generate import BaseOutcome, Generated
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -131,9 +134,9 @@ def generate(
     from .generate import (
         SYNTH_PATH,
         BadInput,
-        BaseOutcome,
         Contents,
         base_files,
+        check_not_blocked,
         folder_files,
         foreign_files,
         generate_many,
@@ -165,13 +168,7 @@ def generate(
         return files
 
     try:
-        blocking = next(
-            (p for p in [target, *target.parents] if p.exists() and not p.is_dir()),
-            None,
-        )
-        if blocking is not None:
-            what = "is a file, not a folder" if blocking.is_file() else "is not a folder"
-            raise BadInput(f"{blocking}: {what}; choose another --out")
+        check_not_blocked(target)
         if many:
             outcomes = generate_many(base_files(paths), selected, epoch_max, replace)
             results = [r for o in outcomes for r in o.results]
@@ -225,7 +222,7 @@ def generate(
         raise typer.Exit(1)
 
 
-def _print_sweep(outcomes: list[Any], target: Path, quiet: bool) -> None:
+def _print_sweep(outcomes: list[BaseOutcome], target: Path, quiet: bool) -> None:
     """Per base of a sweep: the variants written, or why not."""
     if not quiet:
         table = Table(title=escape(f"{len(outcomes)} base models in {target}"))
@@ -247,7 +244,7 @@ def _print_sweep(outcomes: list[Any], target: Path, quiet: bool) -> None:
                   f"written; {failed} base models refused whole", highlight=False)
 
 
-def _print_variants(results: list[Any], base: Path, target: Path) -> None:
+def _print_variants(results: list[Generated], base: Path, target: Path) -> None:
     total = sum(r.bytes for r in results)
     average = total // max(len(results), 1)
     table = Table(title=escape(f"{len(results)} variants of {base} in {target}"))

@@ -45,11 +45,12 @@ class Generated:
     variant: Variant
     code: str
     hp: str
-    folder: str = ""  # the variant's folder in synth_nn: its id, or <base>_<id>
+    prefix: str = ""  # the base's file name, when several bases are generated
 
-    def __post_init__(self) -> None:
-        if not self.folder:
-            object.__setattr__(self, "folder", self.variant.id)
+    @property
+    def folder(self) -> str:
+        """The variant's folder in synth_nn: its id, or `<base>_<id>`."""
+        return f"{self.prefix}_{self.variant.id}" if self.prefix else self.variant.id
 
     @property
     def bytes(self) -> int:
@@ -194,8 +195,7 @@ def generate_many(
                 reasons.setdefault(refusal.reason, []).append(variant.name)
                 continue
             outcome.results.append(
-                Generated(variant, code, hp_text(variant, epoch_max),
-                          f"{prefix}_{variant.id}")
+                Generated(variant, code, hp_text(variant, epoch_max), prefix)
             )
         for reason, names in reasons.items():
             which = "every variant" if len(names) == len(variants) else ", ".join(names)
@@ -317,6 +317,15 @@ def _lock(target: Path) -> FileLock:
     return FileLock(target.parent / f".{target.name}.lock")
 
 
+def check_not_blocked(target: Path) -> None:
+    """Refuse an output folder that is, or lies below, something other than a
+    folder (a file, a device)."""
+    for path in [target, *target.parents]:
+        if path.exists() and not path.is_dir():
+            what = "is a file, not a folder" if path.is_file() else "is not a folder"
+            raise BadInput(f"{path}: {what}; choose another --out")
+
+
 def write_atomically(
     target: Path,
     files: Contents,
@@ -327,13 +336,9 @@ def write_atomically(
     previous output whole; two runs on one target take turns, and `prepare`
     (which may read the old output and refuse) runs in that turn."""
     parent = target.parent
+    check_not_blocked(target)
     try:
         parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        blocking = next(p for p in [parent, *parent.parents] if p.is_file())
-        raise BadInput(
-            f"{blocking}: is a file, not a folder; choose another --out"
-        ) from None
     except OSError as error:
         raise BadInput(
             f"{parent}: cannot create it ({error.strerror}); choose a writable --out"
@@ -343,8 +348,6 @@ def write_atomically(
             f"{target}: is a link; lrgen replaces the folder whole, so pass the "
             "folder it points to as --out"
         )
-    if target.exists() and not target.is_dir():
-        raise BadInput(f"{target}: is a file, not a folder; choose another --out")
     try:
         with _lock(target):
             _recover(target)
