@@ -188,22 +188,27 @@ return lr_scheduler.PolynomialLR(
 )
 """
 
-_COSINE_ANNEALING_LR = """
-base_lr = min(group['lr'] for group in optimizer.param_groups)
+# torch's eta_min is a single rate for all parameter groups, so the cosines'
+# floor is min_lr times the lowest group's rate: every group anneals from its
+# own rate, and none would climb to a floor above it.
+_SHARED_FLOOR = """
+# eta_min is one rate for all groups: min_lr of the lowest group's rate
+lowest_lr = min(group['lr'] for group in optimizer.param_groups)"""
+
+_COSINE_ANNEALING_LR = _SHARED_FLOOR + """
 return lr_scheduler.CosineAnnealingLR(
     optimizer,
     T_max=t_max,
-    eta_min=min_lr * base_lr,
+    eta_min=min_lr * lowest_lr,
 )
 """
 
-_COSINE_ANNEALING_WARM_RESTARTS = """
-base_lr = min(group['lr'] for group in optimizer.param_groups)
+_COSINE_ANNEALING_WARM_RESTARTS = _SHARED_FLOOR + """
 return lr_scheduler.CosineAnnealingWarmRestarts(
     optimizer,
     T_0=t_0,
     T_mult=t_mult,
-    eta_min=min_lr * base_lr,
+    eta_min=min_lr * lowest_lr,
 )
 """
 
@@ -293,8 +298,7 @@ return lr_scheduler.ChainedScheduler(
 )
 """
 
-_SEQUENTIAL_LR = """
-base_lr = min(group['lr'] for group in optimizer.param_groups)
+_SEQUENTIAL_LR = _SHARED_FLOOR + """
 return lr_scheduler.SequentialLR(
     optimizer,
     schedulers=[
@@ -302,7 +306,7 @@ return lr_scheduler.SequentialLR(
             optimizer, start_factor=start_factor, total_iters=warmup
         ),
         lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, epochs - warmup), eta_min=min_lr * base_lr
+            optimizer, T_max=max(1, epochs - warmup), eta_min=min_lr * lowest_lr
         ),
     ],
     milestones=[warmup],

@@ -169,9 +169,11 @@ class PreparedBase:
         self.base = base
         self.path = str(path)
         self.replace = replace
-        # Net's text per edit, and the imports' text per set of imports
+        # Net's text per edit, the imports' per set of imports, and
+        # supported_hyperparameters()' per set of keys
         self._nets: dict[tuple[object, ...], tuple[object, str]] = {}
         self._heads: dict[Imports, str] = {}
+        self._hps: dict[tuple[str, ...], str] = {}
         try:
             self._examine()
             self.fast = True
@@ -279,12 +281,17 @@ class PreparedBase:
 
     def _hp_code(self, variant: Variant) -> str:
         """supported_hyperparameters() with the variant's keys, by
-        DeclareHyperparametersCommand."""
-        declare = DeclareHyperparametersCommand(
-            CodemodContext(filename=self.path), variant.name
-        )
-        tree = declare.transform_module_impl(self.tree.with_changes(body=[self.hp]))
-        return self.tree.code_for_node(tree.body[0])
+        DeclareHyperparametersCommand, which reads the variant only through
+        them: once per set of keys."""
+        found = self._hps.get(variant.keys)
+        if found is None:
+            declare = DeclareHyperparametersCommand(
+                CodemodContext(filename=self.path), variant.name
+            )
+            only = self.tree.with_changes(body=[self.hp])
+            tree = declare.transform_module_impl(only)
+            found = self._hps[variant.keys] = self.tree.code_for_node(tree.body[0])
+        return found
 
     def _head_code(self, imports: Imports) -> str:
         """The leading imports with the variant's, by AddImportsVisitor as

@@ -654,6 +654,31 @@ def cosine_decay(epoch, epochs, min_lr):
 
     @data_provider(
         {
+            "cosine": ("CosineAnnealingLR_with_min_lr", "eta_min=min_lr * lowest_lr,"),
+            "restarts": (
+                "CosineAnnealingWarmRestarts_T0_small",
+                "eta_min=min_lr * lowest_lr,",
+            ),
+            "sequential": (
+                "SequentialLR_warmup_decay",
+                "optimizer, T_max=max(1, epochs - warmup), eta_min=min_lr * lowest_lr",
+            ),
+        }
+    )
+    def test_cosine_floor_is_one_rate_for_all_groups(
+        self, variant: str, eta_min: str
+    ) -> None:
+        # torch's eta_min is a float: the floor is min_lr of the lowest rate
+        floor = """
+    # eta_min is one rate for all groups: min_lr of the lowest group's rate
+    lowest_lr = min(group['lr'] for group in optimizer.param_groups)
+"""
+        code = build(MODEL, variant)
+        self.assertEqual(code.count(floor), 1)
+        self.assertEqual(sum(line.strip() == eta_min for line in code.splitlines()), 1)
+
+    @data_provider(
+        {
             "no_class_net": (
                 lemur(class_name="Model"),
                 "no top-level class Net; a LEMUR model defines "

@@ -5,6 +5,7 @@ ways, and the same refusals."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def test_net_is_edited_once_per_kind_of_variant() -> None:
         prepared_base.code(variant)
     assert len(prepared_base._nets) == 2  # per epoch and per batch
     assert len(prepared_base._heads) == 3  # lr_scheduler; + partial; + math
+    assert len(prepared_base._hps) == 17  # sets of keys: 4 variants share one
 
 
 def test_templates_are_parsed_once_per_variant_and_quote() -> None:
@@ -86,6 +88,25 @@ def test_templates_are_parsed_once_per_variant_and_quote() -> None:
     again = scheduler_code.module_functions(variant, '"')
     assert first == again and first is not again  # a fresh list of shared nodes
     assert all(a is b for a, b in zip(first, again))
+
+
+def test_a_variant_is_parsed_once_whatever_the_quote() -> None:
+    variant = catalog.get("CyclicLR_exp_range")
+    parses = scheduler_code._builder.cache_info().misses
+    single = scheduler_code.module_functions(variant, "'")[-1]
+    double = scheduler_code.module_functions(variant, '"')[-1]
+    assert scheduler_code._builder.cache_info().misses - parses <= 1
+    code = cst.Module([]).code_for_node
+    assert "'exp_range'" in code(single)
+    assert code(double) == code(single).replace("'", '"')
+
+
+def test_a_placeholder_missing_from_a_template_is_an_error() -> None:
+    variant = dataclasses.replace(
+        catalog.get("StepLR_default"), fixed={"mode": "triangular"}
+    )
+    with pytest.raises(ValueError, match="the template has no {mode}"):
+        scheduler_code.builder_source(variant)
 
 
 def test_a_parsed_base_is_prepared_once() -> None:

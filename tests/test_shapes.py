@@ -176,3 +176,88 @@ def test_a_skipped_optimizer_step_skips_the_scheduler(
     assert_close(per_step, flat[: len(per_step)], "optimizer step")
     budget = model.scheduler.total_steps
     assert model.scheduler.last_epoch == min(len(per_step), budget - 1)
+
+
+# ----------------------------------------------------------------------------
+# Several parameter groups and the cosines' floor. torch takes one eta_min for
+# every group, so the generated code gives it min_lr times the lowest group's
+# rate: each group anneals from its own base rate to that one floor. Below,
+# with epoch_max = 6 and min_lr stored as 0.6 (0.3 of the lowest rate), each
+# group's rate after t epochs for base rate b and floor f.
+# ----------------------------------------------------------------------------
+
+GROUPS_SHAPE = "param_groups_adamw"  # backbone at prm['lr'] * 0.1, head at lr
+FLOOR_EPOCH_MAX = 6
+FLOOR_EPOCHS = 8
+
+
+def half_cosine(base: float, floor: float, done: float, period: float) -> float:
+    return floor + (base - floor) * (1 + math.cos(math.pi * done / period)) / 2
+
+
+def one_cosine(t: int, b: float, f: float) -> float:
+    """t_max 0.5: 3 epochs down to f, then back up (torch's is periodic)."""
+    return half_cosine(b, f, t, 3)
+
+
+def restarting_cosines(t: int, b: float, f: float) -> float:
+    """t_0 0.4: a first cycle of 2 epochs; t_mult 0.5: each next one twice as
+    long (2, 4, 8, ...), each starting again at b."""
+    start, length = 0, 2
+    while t >= start + length:
+        start, length = start + length, length * 2
+    return half_cosine(b, f, t - start, length)
+
+
+def warmup_then_cosine(t: int, b: float, f: float) -> float:
+    """warmup 0.4: 2 epochs rising linearly from start_factor 0.5, that is
+    0.001 * 1000 ** 0.5 of b; then a cosine over the 6 - 2 = 4 epochs left."""
+    start = 0.001 * 1000**0.5
+    if t < 2:
+        return b * (start + (1 - start) * t / 2)
+    return half_cosine(b, f, t - 2, 4)
+
+
+# variant: (stored values, closed form, an epoch at which every group is at f)
+SHARED_FLOOR: dict[str, tuple[dict[str, float], Callable[..., float], int | None]] = {
+    "CosineAnnealingLR_with_min_lr": ({"t_max": 0.5, "min_lr": 0.6}, one_cosine, 3),
+    "CosineAnnealingWarmRestarts_T0_small": (
+        {"t_0": 0.4, "t_mult": 0.5, "min_lr": 0.6},
+        restarting_cosines,
+        None,  # every cycle restarts before its floor
+    ),
+    "SequentialLR_warmup_decay": (
+        {"warmup": 0.4, "start_factor": 0.5, "min_lr": 0.6},
+        warmup_then_cosine,
+        6,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SHARED_FLOOR)
+def test_each_group_anneals_from_its_own_rate_to_the_shared_floor(
+    name: str, tmp_path: Path, import_model: Callable[[Path], ModuleType]
+) -> None:
+    variant = catalog.get(name)
+    stored, closed_form, bottom = SHARED_FLOOR[name]
+    path = tmp_path / "new_nn.py"
+    path.write_text(generate(GROUPS_SHAPE, variant), encoding="utf-8")
+    prm: dict[str, Any] = catalog.hp_values(variant, FLOOR_EPOCH_MAX) | stored
+    model = import_model(path).Net(IN_SHAPE, (10,), prm, torch.device("cpu"))
+    model.train_setup(prm)
+    data = batches()
+    rates = [[g["lr"] for g in model.optimizer.param_groups]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SequentialLR's step(0) at its milestone
+        for _ in range(FLOOR_EPOCHS):
+            model.train()
+            model.learn(data)
+            rates.append([g["lr"] for g in model.optimizer.param_groups])
+
+    lr = prm["lr"]
+    bases = [lr * 0.1, lr]
+    floor = 0.3 * lr * 0.1
+    wanted = [[closed_form(t, b, floor) for b in bases] for t in range(len(rates))]
+    assert_close(rates, wanted, "epoch")
+    if bottom is not None:
+        assert rates[bottom] == pytest.approx([floor, floor], rel=TOLERANCE)

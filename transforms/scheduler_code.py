@@ -1,4 +1,8 @@
-"""The code a variant adds to a model, built with LibCST's templates."""
+"""The code a variant adds to a model. What only the variant decides (the
+functions appended to the module) is the catalog's templates filled in and
+parsed by LibCST once per variant, then given the model's quote style as
+nodes; the lines that go into the model's methods are LibCST templates whose
+placeholders, the model's own names, are filled with nodes."""
 
 from __future__ import annotations
 
@@ -8,11 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import libcst as cst
-from libcst.helpers import (
-    parse_template_expression,
-    parse_template_module,
-    parse_template_statement,
-)
+from libcst.helpers import parse_template_statement
 
 from lrgen.catalog import RULES, Variant
 
@@ -43,20 +43,13 @@ PARTIAL_IMPORT: tuple[str, str | None] = ("functools", "partial")
 MATH_IMPORT: tuple[str, str | None] = ("math", None)
 
 
-def _quoted(key: str, quote: str) -> cst.SimpleString:
-    return cst.SimpleString(f"{quote}{key}{quote}")
-
-
-@functools.lru_cache(maxsize=256)
-def prm_read(key: str, quote: str, prm: str = "prm") -> cst.BaseExpression:
-    """`prm['key']` with the model's own quote style."""
-    return parse_template_expression(f"{prm}[{{key}}]", key=_quoted(key, quote))
-
-
 def builder_source(variant: Variant) -> str:
-    """Template text of `build_lr_scheduler`: the horizon, one mapped local
-    per hyperparameter, then the variant's own template; a per-batch template
-    binds `scheduler`, which gets its budget and is returned."""
+    """Source of `build_lr_scheduler`: the horizon, one mapped local per
+    hyperparameter, then the variant's own template; a per-batch template
+    binds `scheduler`, which gets its budget and is returned. Every
+    placeholder is filled: a hyperparameter's `{x}` with its `prm['key']`
+    read, a fixed value with its string literal, `{rule}` with the rate rule
+    bound by `partial`. Strings are single-quoted, whatever the model uses."""
     when = "every batch" if variant.stepping == "batch" else "once per epoch"
     params = "optimizer, prm"
     if variant.stepping == "batch":
@@ -69,15 +62,17 @@ def builder_source(variant: Variant) -> str:
     if variant.stepping == "batch":
         lines.append("    total_steps = epochs * batches_per_epoch")
     for h in variant.hparams:
-        template = h.mapping.template.replace("{x}", "{" + h.key + "}")
+        template = _filled(h.mapping.template, {"x": f"prm[{h.key!r}]"})
         line = f"    {h.key} = {template}  # {h.mapping.describe()}"
         if len(line) > 88:  # the range goes on a line of its own
             line = f"    # {h.key}: {h.mapping.describe()}\n    {h.key} = {template}"
         lines.append(line)
     template = variant.template.strip("\n")
-    if variant.rule is not None:
+    values = {name: repr(literal) for name, literal in variant.fixed.items()}
+    if "{rule}" in template:  # else the template names its rule itself
         bound = ", ".join(f"{arg}={arg}" for arg in variant.rule_args)
-        template = template.replace("{rule}", f"partial({variant.rule}, {bound})")
+        values["rule"] = f"partial({variant.rule}, {bound})"
+    template = _filled(template, values)
     lines.append(textwrap.indent(template, "    "))
     if variant.stepping == "batch":
         lines += [
@@ -88,15 +83,14 @@ def builder_source(variant: Variant) -> str:
     return "\n".join(lines) + "\n"
 
 
-def template_values(variant: Variant, quote: str) -> dict[str, cst.BaseExpression]:
-    """What the builder's placeholders stand for: `prm['key']` reads and
-    fixed literals."""
-    values: dict[str, cst.BaseExpression] = {
-        h.key: prm_read(h.key, quote) for h in variant.hparams
-    }
-    for name, literal in variant.fixed.items():
-        values[name] = _quoted(literal, quote)
-    return values
+def _filled(template: str, values: dict[str, str]) -> str:
+    """The template with each `{name}` replaced by the text of its value."""
+    for name, text in values.items():
+        placeholder = "{" + name + "}"
+        if placeholder not in template:
+            raise ValueError(f"the template has no {placeholder}: {template!r}")
+        template = template.replace(placeholder, text)
+    return template
 
 
 class _SameVariant:
@@ -134,14 +128,21 @@ def module_functions(variant: Variant, quote: str) -> list[cst.FunctionDef]:
     return list(_module_functions(_SameVariant(variant), quote))
 
 
-# Parsed once per variant and quote, so that a sweep over many bases reuses
-# them; LibCST nodes are immutable, so every tree can share them.
+# LibCST nodes are immutable, so every tree can share these: a sweep over
+# many bases parses a variant's code once and lays it out once per quote.
 @functools.lru_cache(maxsize=256)
 def _module_functions(key: _SameVariant, quote: str) -> tuple[cst.FunctionDef, ...]:
     variant = key.variant
-    values: dict[str, Any] = template_values(variant, quote)
-    builder = parse_template_module(builder_source(variant), **values)
-    return (*_helper_functions(variant.rule, quote), *_laid_out(builder.body, quote))
+    own = _laid_out(_builder(key), quote)
+    return (*_helper_functions(variant.rule, quote), *own)
+
+
+# The builder's text is the variant's alone, so it is parsed once whatever the
+# model; a plain parse, as nothing is left to substitute (a template's two
+# passes over the tree, substitution and check, cost twice the parse).
+@functools.lru_cache(maxsize=256)
+def _builder(key: _SameVariant) -> tuple[cst.BaseStatement, ...]:
+    return tuple(cst.parse_module(builder_source(key.variant)).body)
 
 
 @functools.lru_cache(maxsize=64)
@@ -150,7 +151,7 @@ def _helper_functions(rule: str | None, quote: str) -> tuple[cst.FunctionDef, ..
     sources = [_HORIZON]
     if rule is not None:
         sources.append(RULES[rule])
-    return _laid_out(parse_template_module("\n\n".join(sources)).body, quote)
+    return _laid_out(cst.parse_module("\n\n".join(sources)).body, quote)
 
 
 def _laid_out(
@@ -182,6 +183,17 @@ def needed_imports(variant: Variant) -> list[tuple[str, str | None]]:
     return list(dict.fromkeys(imports))
 
 
+# The statements below go into the model's own methods, so the names they use
+# are the model's: its methods' first parameter, train_setup's prm, learn's
+# batches. Those go in as nodes, in templates parsed once per set of names.
+
+
+def _names(**names: str) -> dict[str, Any]:
+    """Template values: a Name node per placeholder (typed Any, as mypy would
+    match a ** argument against the templates' `config` parameter too)."""
+    return {placeholder: cst.Name(name) for placeholder, name in names.items()}
+
+
 def setup_statements(variant: Variant, owner: str, prm: str) -> list[cst.BaseStatement]:
     """Lines train_setup gains right after the optimizer is assigned."""
     return list(_setup_statements(variant.stepping, owner, prm))
@@ -191,17 +203,18 @@ def setup_statements(variant: Variant, owner: str, prm: str) -> list[cst.BaseSta
 def _setup_statements(
     stepping: str, owner: str, prm: str
 ) -> tuple[cst.BaseStatement, ...]:
+    names = _names(owner=owner, prm=prm, builder=BUILDER_FUNCTION)
     if stepping == "epoch":
         return (
             parse_template_statement(
-                f"{owner}.scheduler = {BUILDER_FUNCTION}({owner}.optimizer, {prm})"
+                "{owner}.scheduler = {builder}({owner}.optimizer, {prm})", **names
             ),
         )
     return (
-        parse_template_statement(f"{owner}.scheduler = None"),
+        parse_template_statement("{owner}.scheduler = None", owner=names["owner"]),
         parse_template_statement(
-            f"{owner}.build_scheduler = partial("
-            f"{BUILDER_FUNCTION}, {owner}.optimizer, {prm})"
+            "{owner}.build_scheduler = partial({builder}, {owner}.optimizer, {prm})",
+            **names,
         ),
     )
 
@@ -210,8 +223,9 @@ def _setup_statements(
 def batch_scheduler_creation(owner: str, train_data: str) -> cst.BaseStatement:
     """learn's first use of a per-batch scheduler: build it for len(train_data)."""
     return parse_template_statement(
-        f"if {owner}.scheduler is None:\n"
-        f"    {owner}.scheduler = {owner}.build_scheduler(len({train_data}))\n"
+        "if {owner}.scheduler is None:\n"
+        "    {owner}.scheduler = {owner}.build_scheduler(len({train_data}))\n",
+        **_names(owner=owner, train_data=train_data),
     )
 
 
@@ -226,7 +240,8 @@ def step_statement(variant: Variant, owner: str) -> cst.BaseStatement:
 def _step_statement(stepping: str, owner: str) -> cst.BaseStatement:
     if stepping == "batch":
         return parse_template_statement(
-            f"if {owner}.scheduler.last_epoch + 1 < {owner}.scheduler.{BUDGET}:\n"
-            f"    {owner}.scheduler.step()\n"
+            "if {owner}.scheduler.last_epoch + 1 < {owner}.scheduler.{budget}:\n"
+            "    {owner}.scheduler.step()\n",
+            **_names(owner=owner, budget=BUDGET),
         )
-    return parse_template_statement(f"{owner}.scheduler.step()")
+    return parse_template_statement("{owner}.scheduler.step()", **_names(owner=owner))

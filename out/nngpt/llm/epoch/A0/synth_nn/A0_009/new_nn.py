@@ -132,9 +132,10 @@ def build_lr_scheduler(optimizer, prm):
     epochs = lr_schedule_epochs(prm)
     t_max = max(1, round(prm['t_max'] * epochs))  # 1 .. epoch_max
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
-    base_lr = min(group['lr'] for group in optimizer.param_groups)
+    # eta_min is one rate for all groups: min_lr of the lowest group's rate
+    lowest_lr = min(group['lr'] for group in optimizer.param_groups)
     return lr_scheduler.CosineAnnealingLR(
         optimizer,
         T_max=t_max,
-        eta_min=min_lr * base_lr,
+        eta_min=min_lr * lowest_lr,
     )

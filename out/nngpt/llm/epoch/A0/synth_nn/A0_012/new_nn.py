@@ -133,10 +133,11 @@ def build_lr_scheduler(optimizer, prm):
     t_0 = max(1, round(prm['t_0'] * epochs))  # 1 .. epoch_max
     t_mult = 1 + round(2 * prm['t_mult'])  # 1 .. 3 (whole)
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
-    base_lr = min(group['lr'] for group in optimizer.param_groups)
+    # eta_min is one rate for all groups: min_lr of the lowest group's rate
+    lowest_lr = min(group['lr'] for group in optimizer.param_groups)
     return lr_scheduler.CosineAnnealingWarmRestarts(
         optimizer,
         T_0=t_0,
         T_mult=t_mult,
-        eta_min=min_lr * base_lr,
+        eta_min=min_lr * lowest_lr,
     )

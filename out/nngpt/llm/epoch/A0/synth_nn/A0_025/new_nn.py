@@ -133,7 +133,8 @@ def build_lr_scheduler(optimizer, prm):
     warmup = max(1, round(prm['warmup'] * epochs))  # 1 .. epoch_max
     start_factor = 0.001 * 1000 ** prm['start_factor']  # 0.001 .. 1 (log)
     min_lr = 0.5 * prm['min_lr']  # 0 .. 0.5
-    base_lr = min(group['lr'] for group in optimizer.param_groups)
+    # eta_min is one rate for all groups: min_lr of the lowest group's rate
+    lowest_lr = min(group['lr'] for group in optimizer.param_groups)
     return lr_scheduler.SequentialLR(
         optimizer,
         schedulers=[
@@ -141,7 +142,7 @@ def build_lr_scheduler(optimizer, prm):
                 optimizer, start_factor=start_factor, total_iters=warmup
             ),
             lr_scheduler.CosineAnnealingLR(
-                optimizer, T_max=max(1, epochs - warmup), eta_min=min_lr * base_lr
+                optimizer, T_max=max(1, epochs - warmup), eta_min=min_lr * lowest_lr
             ),
         ],
         milestones=[warmup],
