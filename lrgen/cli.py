@@ -17,6 +17,8 @@ from . import __version__, catalog
 
 if TYPE_CHECKING:  # the generator is imported by the commands that run it
     from .generate import BaseOutcome, Generated
+    from .report import Results
+    from rich.progress import TaskID
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -391,6 +393,256 @@ def validate(
         raise typer.Exit(1)
 
 
+EVAL_EPOCHS = 6
+"""lrgen.train.DEFAULT_EPOCHS, named here so that `lrgen --help` needs no torch."""
+EVAL_EXIT_CODES = (
+    "Exit codes: 0 every variant trained, 1 a variant failed (the others are "
+    "trained), 2 bad input: nothing trained, 3 an error in lrgen, 130 "
+    "interrupted (run again to resume)."
+)
+
+
+def _at_least_one(**options: int | None) -> None:
+    for name, value in options.items():
+        if value is not None and value < 1:
+            raise fail(f"--{name.replace('_', '-')} {value}: must be at least 1")
+
+
+@app.command("eval", epilog=EVAL_EXIT_CODES)
+def evaluate(
+    synth_dir: Annotated[
+        Path,
+        typer.Argument(help="A folder of generated variants (A0_NNN/new_nn.py, "
+                       "hp.txt; default: out/nngpt/llm/epoch/A0/synth_nn here, "
+                       "else the project's).", show_default=False),
+    ] = DEFAULT_SYNTH,
+    only: Annotated[
+        Optional[list[str]],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Only these variants: an id, a name or a glob such as "
+                     "'Cosine*'; repeatable.", show_default=False),
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option(help="digits (scikit-learn's handwritten digits, no "
+                          "download) or cifar10.")
+    ] = "digits",
+    data_dir: Annotated[
+        Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Where CIFAR-10 is, in torchvision's layout.",
+                     show_default=False),
+    ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download CIFAR-10 into --data-dir "
+                           "if it is not there.")
+    ] = False,
+    limit: Annotated[
+        Optional[int],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Train on N training images (the test set stays "
+                     "whole).", show_default=False),
+    ] = None,
+    epochs: Annotated[
+        Optional[int],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help=f"Epochs to train each variant (default: "
+                     f"{EVAL_EPOCHS}).", show_default=False),
+    ] = None,
+    epoch_max: Annotated[
+        Optional[int],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="prm['epoch_max'], the epochs every schedule spans "
+                     "(default: --epochs).", show_default=False),
+    ] = None,
+    batch: Annotated[
+        Optional[int],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Batch size (default: each hp.txt's batch).",
+                     show_default=False),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
+    repeats: Annotated[
+        int, typer.Option(help="Runs per variant, seeded SEED, SEED+1, ...; the "
+                          "table shows their mean and spread.")
+    ] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Variants trained at once: 1 trains in this "
+                          "process, more in worker processes (or Ray CPUs).")
+    ] = 1,
+    executor: Annotated[
+        str, typer.Option(help="local, or ray: each variant a Ray task "
+                          "(pip install 'lrgen\\[ray]').")
+    ] = "local",
+    address: Annotated[
+        Optional[str],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="The Ray cluster to use, e.g. ray://head:10001 "
+                     "(default: a Ray instance on this machine).",
+                     show_default=False),
+    ] = None,
+    threads: Annotated[
+        Optional[int],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help="Threads each variant trains with (default: the cores "
+                     "shared out among the workers; 1 a Ray task).",
+                     show_default=False),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train again variants whose results "
+                           "are complete.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Train the variants as the LEMUR loop does; write NNEval's files into
+    each variant folder and results.csv beside them. A variant whose results
+    are complete for the same settings is skipped, so a rerun resumes."""
+    import importlib.util
+    import os
+    import time
+
+    _at_least_one(limit=limit, epochs=epochs, epoch_max=epoch_max, batch=batch,
+                  repeats=repeats, workers=workers, threads=threads)
+    if seed < 0:
+        raise fail(f"--seed {seed}: must be 0 or more")
+    if dataset == "digits" and (data_dir is not None or download):
+        raise fail("--data-dir and --download are for --dataset cifar10; the "
+                   "digits need neither")
+    if executor not in ("local", "ray"):
+        raise fail(f"--executor {executor}: unknown; use local or ray")
+    if address is not None and executor != "ray":
+        raise fail("--address names a Ray cluster: add --executor ray, or drop "
+                   "--address")
+    if executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise fail("--executor ray needs Ray, which is not installed: pip "
+                   "install 'lrgen[ray]'")
+    synth_dir = synth_or_project(synth_dir)
+    if synth_dir.is_dir() and not os.access(synth_dir, os.W_OK):
+        raise fail(f"{synth_dir}: not writable; the results go into its variant "
+                   "folders")
+
+    from .data import load_data
+    from .evaluate import plan, run, write_results_csv
+    from .generate import BadInput
+    from .train import DEFAULT_EPOCHS, EvalSettings
+
+    try:
+        settings = EvalSettings(
+            dataset=dataset, data_dir=data_dir, download=download, limit=limit,
+            epochs=epochs or DEFAULT_EPOCHS, epoch_max=epoch_max, batch=batch,
+            seeds=tuple(range(seed, seed + repeats)), threads=threads,
+        )  # fmt: skip
+        chosen = plan(synth_dir, only, settings, force)
+        data = load_data(dataset, data_dir, download, limit)
+    except BadInput as error:
+        raise fail(str(error)) from None
+    if chosen.skipped and not quiet:
+        out.print(f"{len(chosen.skipped)} of {len(chosen.selected)} variants "
+                  "already trained with these settings, skipped (--force trains "
+                  "them again)", highlight=False)
+    start = time.perf_counter()
+    bars = _EvalProgress(len(chosen.todo), settings.epochs * repeats, quiet)
+    try:
+        with bars.progress:
+            run(chosen.todo, settings, bars, workers=workers,
+                executor="ray" if executor == "ray" else "local", address=address,
+                data=data)
+    except KeyboardInterrupt:
+        write_results_csv(synth_dir)
+        raise fail(
+            f"interrupted: {bars.done} of {len(chosen.todo)} variants finished, "
+            "their results kept; run the same command again to train the rest",
+            130,
+        ) from None
+    results = write_results_csv(synth_dir)
+    if not quiet:
+        _print_eval(synth_dir, chosen.selected, set(chosen.skipped))
+    for folder, problem in bars.failed:
+        out.print(f"[bold red]FAILED[/] {escape(f'{folder.name} {problem}')}",
+                  highlight=False, soft_wrap=True)
+    if not quiet:
+        out.print(
+            f"{len(chosen.todo)} variant{'' if len(chosen.todo) == 1 else 's'} "
+            f"trained, {len(bars.failed)} failed, "
+            f"{len(chosen.skipped)} skipped; {time.perf_counter() - start:.1f} s; "
+            f"every result in {results}", highlight=False, soft_wrap=True,
+        )
+    if bars.failed:
+        raise typer.Exit(1)
+
+
+def _variant_name(folder: Path) -> str:
+    try:
+        return catalog.get(folder.name[-6:]).name
+    except catalog.UnknownVariantError:
+        return "?"
+
+
+class _EvalProgress:
+    """`lrgen eval`'s bars on stderr: one for the run, and one for each variant
+    in flight, over its epochs (of every seed)."""
+
+    def __init__(self, variants: int, epochs: int, quiet: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            console=err, transient=True, disable=quiet or not err.is_terminal,
+        )  # fmt: skip
+        self.run = self.progress.add_task("variants", total=variants)
+        self.epochs = epochs
+        self.bars: dict[Path, TaskID] = {}
+        self.done = 0
+        self.failed: list[tuple[Path, str]] = []
+
+    def started(self, folder: Path) -> None:
+        self.bars[folder] = self.progress.add_task(
+            escape(f"{folder.name} {_variant_name(folder)}"), total=self.epochs
+        )
+
+    def epoch(self, folder: Path, run: int, epoch: int, epochs: int) -> None:
+        if folder in self.bars:
+            self.progress.update(self.bars[folder], completed=run * epochs + epoch)
+
+    def finished(self, folder: Path, record: dict[str, object]) -> None:
+        if folder in self.bars:
+            self.progress.remove_task(self.bars.pop(folder))
+        self.progress.advance(self.run)
+        self.done += 1
+        if record["status"] != "ok":
+            error = str(record["error"]).removeprefix(f"{folder.name}: ")
+            self.failed.append((folder, f"{_variant_name(folder)}: {error}"))
+
+
+def _print_eval(synth_dir: Path, folders: list[Path], skipped: set[Path]) -> None:
+    from .evaluate import spread, summarize
+
+    def shown(values: list[float]) -> str:
+        found = spread(values)
+        if found is None:
+            return ""
+        mean, deviation = found
+        return f"{mean:.4f}" + (f" ± {deviation:.4f}" if len(values) > 1 else "")
+
+    table = Table(title=escape(f"lrgen eval {synth_dir}"))
+    table.add_column("variant", no_wrap=True)
+    table.add_column("name")
+    table.add_column("status")
+    table.add_column("final test accuracy", justify="right")
+    table.add_column("best", justify="right")
+    table.add_column("seconds", justify="right")
+    for folder in folders:
+        summary = summarize(folder)
+        if summary is None:
+            continue
+        status = "ok" if summary.status == "ok" else "[bold red]FAILED[/]"
+        if folder in skipped:
+            status += " [dim](kept)[/]"
+        table.add_row(escape(folder.name), escape(summary.name or "?"), status,
+                      shown(summary.final), shown(summary.best),
+                      f"{summary.seconds:.1f}")
+    out.print(table)
+
+
 @app.command(
     epilog="Exit codes: 0 the picture was written (a variant that cannot be "
     "run is left out of it, with a warning), 2 bad input: nothing written, "
@@ -434,6 +686,83 @@ def plot(
         raise fail(str(error)) from None
     if not quiet:
         out.print(f"wrote {written}", highlight=False, markup=False)
+
+
+@app.command(
+    epilog="Exit codes: 0 the report was written (failed variants are listed "
+    "in it), 2 bad input or no results at all: nothing written, 3 an error in "
+    "lrgen."
+)
+def report(
+    synth_dir: Annotated[
+        Path,
+        typer.Argument(help="A folder of trained variants (default: "
+                       "out/nngpt/llm/epoch/A0/synth_nn here, else the "
+                       "project's).", show_default=False),
+    ] = DEFAULT_SYNTH,
+    out_dir: Annotated[
+        Optional[Path],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option("--out", help="The folder report.md and its pictures "
+                     "(report_files/) go to (default: SYNTH_DIR).",
+                     show_default=False),
+    ] = None,
+    top: Annotated[
+        int, typer.Option(help="Variants in the per-class accuracy chart.")
+    ] = 5,
+    picture: Annotated[
+        str, typer.Option("--format", help="The pictures' format: png or svg.")
+    ] = "png",
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print nothing on success.")
+    ] = False,
+) -> None:
+    """Rank the trained variants and write report.md: the ranking, the most
+    accurate, fastest and most stable, curves per family with the rate, and
+    the accuracy per class of the best."""
+    from .generate import BadInput
+    from .plot import NeedsMatplotlib
+    from .report import read_results, write_report
+
+    synth_dir = synth_or_project(synth_dir)
+    try:
+        results = read_results(synth_dir)
+        written, pictures = write_report(results, out_dir or synth_dir, top,
+                                         picture.lower())
+    except (BadInput, NeedsMatplotlib) as error:
+        raise fail(str(error)) from None
+    if not quiet:
+        _print_report(results, synth_dir, written, len(pictures), picture.lower())
+
+
+def _print_report(results: Results, synth_dir: Path, written: Path,
+                  pictures: int, ext: str) -> None:
+    from .report import PICTURES, missing_line, stale_line, table_rows
+
+    table = Table(title=escape(f"{len(results.ranked)} trained variants in "
+                               f"{synth_dir}, best first"))
+    table.add_column("#", justify="right")
+    table.add_column("variant", no_wrap=True)
+    table.add_column("family")
+    for column in ("final\nacc. %", "best acc. %\n(epoch)", "epochs to\n95% of best",
+                   "loss std,\nlast third", "loss\nrises", "seconds"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for rank, folder, name, family, *numbers in table_rows(results):
+        table.add_row(rank, escape(f"{folder} {name}"), escape(family), *numbers)
+    out.print(table)
+    for failure in results.failed:
+        out.print(f"[bold red]failed:[/] {escape(failure.label)}: "
+                  f"{escape(failure.error)}", highlight=False, soft_wrap=True)
+    for note in (missing_line(results), stale_line(results)):
+        if note:
+            out.print(note, highlight=False, markup=False, soft_wrap=True)
+    for answer in results.answers():
+        who = answer.result.label if answer.result else "none"
+        picture = answer.picture.format(ext=ext)
+        out.print(f"[bold]{answer.question}:[/] {escape(who)}: "
+                  f"{escape(answer.because)}; see {PICTURES}/{picture}",
+                  highlight=False, soft_wrap=True)
+    out.print(f"wrote {written} and {pictures} pictures in "
+              f"{written.parent / PICTURES}", highlight=False, markup=False)
 
 
 @app.command("list", epilog=EXIT_CODES)

@@ -134,6 +134,31 @@ class _Stop(Exception):
 # ----------------------------------------------------------------------------
 
 
+def new_record(
+    folder: Path, settings: EvalSettings, code: bytes | None, hp: bytes | None
+) -> dict[str, Any]:
+    """A record of the variant in `folder` with no run yet: what it is, the
+    settings, and the digests of the code and hp.txt it is for."""
+    entry = _catalog_entry(folder.name)
+    return {
+        "format": FORMAT,
+        "variant": folder.name,
+        "name": entry.name if entry else None,
+        "family": entry.family if entry else None,
+        "status": "ok",
+        "error": None,
+        "traceback": None,
+        "settings": settings.key(),
+        "code_sha256": _sha256(code),
+        "hp_sha256": _sha256(hp),
+        "prm": {},
+        "classes": [],
+        "train_samples": None,
+        "test_samples": None,
+        "runs": [],
+    }
+
+
 def train_variant(
     folder: Path,
     settings: EvalSettings,
@@ -150,25 +175,13 @@ def train_variant(
         data = load_data(
             settings.dataset, settings.data_dir, settings.download, settings.limit
         )
-    entry = _catalog_entry(folder.name)
-    code, hp = _read(folder / "new_nn.py"), _read(folder / "hp.txt")
-    record: dict[str, Any] = {
-        "format": FORMAT,
-        "variant": folder.name,
-        "name": entry.name if entry else None,
-        "family": entry.family if entry else None,
-        "status": "ok",
-        "error": None,
-        "traceback": None,
-        "settings": settings.key(),
-        "code_sha256": _sha256(code),
-        "hp_sha256": _sha256(hp),
-        "prm": {},
-        "classes": list(data.classes),
-        "train_samples": len(data.train),  # type: ignore[arg-type]
-        "test_samples": len(data.test),  # type: ignore[arg-type]
-        "runs": [],
-    }
+    code, hp = file_bytes(folder / "new_nn.py"), file_bytes(folder / "hp.txt")
+    record = new_record(folder, settings, code, hp)
+    record.update(
+        classes=list(data.classes),
+        train_samples=len(data.train),  # type: ignore[arg-type]
+        test_samples=len(data.test),  # type: ignore[arg-type]
+    )
     try:
         if code is None:
             raise _Stop("new_nn.py is missing or unreadable")
@@ -612,8 +625,8 @@ def is_complete(folder: Path, settings: EvalSettings) -> bool:
         and record.get("format") == FORMAT
         and record.get("status") == "ok"
         and record.get("settings") == settings.key()
-        and record.get("code_sha256") == _sha256(_read(folder / "new_nn.py"))
-        and record.get("hp_sha256") == _sha256(_read(folder / "hp.txt"))
+        and record.get("code_sha256") == _sha256(file_bytes(folder / "new_nn.py"))
+        and record.get("hp_sha256") == _sha256(file_bytes(folder / "hp.txt"))
     )
 
 
@@ -633,7 +646,8 @@ def _uid(prm: dict[str, Any]) -> str:
     return hashlib.md5(json.dumps(kept, sort_keys=True).encode()).hexdigest()
 
 
-def _read(path: Path) -> bytes | None:
+def file_bytes(path: Path) -> bytes | None:
+    """The file's bytes; None when it is missing or unreadable."""
     try:
         return path.read_bytes()
     except OSError:
