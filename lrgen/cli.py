@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -121,7 +124,8 @@ def generate(
     ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an output folder that holds "
-                           "files lrgen did not write (NNEval results, notes).")
+                           "files lrgen did not write (notes, other results) or "
+                           "results of variants whose code changes.")
     ] = False,
     replace: Annotated[
         bool, typer.Option("--replace", help="Take out a scheduler the base "
@@ -143,6 +147,7 @@ def generate(
         foreign_files,
         generate_many,
         stale_files,
+        with_kept_results,
         with_kept_variants,
         write_atomically,
     )
@@ -156,16 +161,18 @@ def generate(
 
     def prepare(files: Contents) -> Contents:
         """The output as it will be, read in the run's turn: with --only the
-        other variants' folders stay; files lrgen did not write need --force."""
+        other variants' folders stay, and training results stay where they
+        still describe the code; files lrgen did not write need --force."""
         if only:
             files = with_kept_variants(target, files, selected)
+        files = with_kept_results(target, files)
         foreign = foreign_files(target, files)
         if foreign and not force:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise BadInput(
-                f"{target}: holds {len(foreign)} file(s) lrgen did not write "
-                f"({shown}); replacing the folder would delete them: move them, "
-                "or pass --force"
+                f"{target}: replacing it would delete {len(foreign)} file(s) "
+                f"({shown}) that lrgen did not write or that hold results of "
+                "code it changes: move them, or pass --force"
             )
         return files
 
@@ -395,10 +402,15 @@ def validate(
 
 EVAL_EPOCHS = 6
 """lrgen.train.DEFAULT_EPOCHS, named here so that `lrgen --help` needs no torch."""
+EVAL_TIMEOUT = 3600.0
+"""Seconds a variant may go without finishing an epoch: ten times a ResNet18
+epoch over CIFAR-10 on two CPU cores."""
+SEED_LIMIT = 2**32
+"""numpy takes seeds below this."""
 EVAL_EXIT_CODES = (
     "Exit codes: 0 every variant trained, 1 a variant failed (the others are "
     "trained), 2 bad input: nothing trained, 3 an error in lrgen, 130 "
-    "interrupted (run again to resume)."
+    "interrupted, 143 terminated (run again to resume)."
 )
 
 
@@ -460,8 +472,9 @@ def evaluate(
                           "table shows their mean and spread.")
     ] = 1,
     workers: Annotated[
-        int, typer.Option(help="Variants trained at once: 1 trains in this "
-                          "process, more in worker processes (or Ray CPUs).")
+        int, typer.Option(help="Variants trained at once, each in a worker "
+                          "process (or Ray CPUs); 0 trains one at a time in "
+                          "this process, for a debugger.")
     ] = 1,
     executor: Annotated[
         str, typer.Option(help="local, or ray: each variant a Ray task "
@@ -479,6 +492,13 @@ def evaluate(
                      "shared out among the workers; 1 a Ray task).",
                      show_default=False),
     ] = None,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045 (typer reads the annotation at run time)
+        typer.Option(help=f"Seconds a variant may go without finishing an epoch "
+                     f"before it is stopped as hung and failed (default: "
+                     f"{EVAL_TIMEOUT:g}; 0: no limit). Worker processes only.",
+                     show_default=False),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Train again variants whose results "
                            "are complete.")
@@ -493,9 +513,22 @@ def evaluate(
     import time
 
     _at_least_one(limit=limit, epochs=epochs, epoch_max=epoch_max, batch=batch,
-                  repeats=repeats, workers=workers, threads=threads)
-    if seed < 0:
-        raise fail(f"--seed {seed}: must be 0 or more")
+                  repeats=repeats, threads=threads)
+    if workers < 0:
+        raise fail(f"--workers {workers}: must be 0 (this process) or more")
+    if seed < 0 or seed + repeats > SEED_LIMIT:
+        raise fail(f"--seed {seed}: the seeds must lie from 0 to {SEED_LIMIT - 1}")
+    cores = os.cpu_count() or 1
+    if threads is not None and executor != "ray" and threads > cores:
+        raise fail(f"--threads {threads}: this machine has {cores} cores")
+    if timeout is not None and not 0 <= timeout < float("inf"):
+        raise fail(f"--timeout {timeout:g}: must be 0 (no limit) or more seconds")
+    if timeout is not None and (workers == 0 or executor == "ray"):
+        raise fail("--timeout applies to local worker processes: drop it, or "
+                   "use --workers 1 or more without --executor ray")
+    if workers == 0 and executor == "ray":
+        raise fail("--workers 0 trains in this process: with --executor ray give "
+                   "the number of tasks at once, 1 or more")
     if dataset == "digits" and (data_dir is not None or download):
         raise fail("--data-dir and --download are for --dataset cifar10; the "
                    "digits need neither")
@@ -512,40 +545,60 @@ def evaluate(
         raise fail(f"{synth_dir}: not writable; the results go into its variant "
                    "folders")
 
+    from filelock import Timeout
+
     from .data import load_data
     from .evaluate import plan, run, write_results_csv
-    from .generate import BadInput
+    from .generate import BadInput, eval_lock
     from .train import DEFAULT_EPOCHS, EvalSettings
 
+    lock = eval_lock(synth_dir)
     try:
         settings = EvalSettings(
             dataset=dataset, data_dir=data_dir, download=download, limit=limit,
             epochs=epochs or DEFAULT_EPOCHS, epoch_max=epoch_max, batch=batch,
             seeds=tuple(range(seed, seed + repeats)), threads=threads,
         )  # fmt: skip
-        chosen = plan(synth_dir, only, settings, force)
+        plan(synth_dir, only, settings, force)  # bad input before the data loads
         data = load_data(dataset, data_dir, download, limit)
+        images = len(data.train)  # type: ignore[arg-type]
+        if batch is not None and batch > images:
+            raise BadInput(f"--batch {batch}: more than the {images} training "
+                           "images; choose at most that")
+        lock.acquire(timeout=0)
     except BadInput as error:
         raise fail(str(error)) from None
-    if chosen.skipped and not quiet:
-        out.print(f"{len(chosen.skipped)} of {len(chosen.selected)} variants "
-                  "already trained with these settings, skipped (--force trains "
-                  "them again)", highlight=False)
-    start = time.perf_counter()
-    bars = _EvalProgress(len(chosen.todo), settings.epochs * repeats, quiet)
+    except Timeout:
+        raise fail(f"{synth_dir}: another lrgen eval is training these variants; "
+                   "wait for it to finish") from None
     try:
-        with bars.progress:
-            run(chosen.todo, settings, bars, workers=workers,
-                executor="ray" if executor == "ray" else "local", address=address,
-                data=data)
-    except KeyboardInterrupt:
-        write_results_csv(synth_dir)
-        raise fail(
-            f"interrupted: {bars.done} of {len(chosen.todo)} variants finished, "
-            "their results kept; run the same command again to train the rest",
-            130,
-        ) from None
-    results = write_results_csv(synth_dir)
+        chosen = plan(synth_dir, only, settings, force)  # as it is, now it is ours
+        if chosen.skipped and not quiet:
+            out.print(f"{len(chosen.skipped)} of {len(chosen.selected)} variants "
+                      "already trained with these settings, skipped (--force "
+                      "trains them again)", highlight=False)
+        start = time.perf_counter()
+        bars = _EvalProgress(len(chosen.todo), settings.epochs * repeats, quiet)
+        limit_s = EVAL_TIMEOUT if timeout is None else timeout
+        try:
+            with bars.progress, _terminate_as_interrupt():
+                run(chosen.todo, settings, bars, workers=workers,
+                    executor="ray" if executor == "ray" else "local",
+                    address=address, data=data, timeout=limit_s or None)
+        except KeyboardInterrupt as stop:
+            write_results_csv(synth_dir)
+            how, code = (("terminated", 143) if isinstance(stop, _Terminated)
+                         else ("interrupted", 130))
+            raise fail(
+                f"{how}: {bars.done} of {len(chosen.todo)} variants finished, "
+                "their results kept; run the same command again to train the "
+                "rest", code,
+            ) from None
+        results = write_results_csv(synth_dir)
+    except BadInput as error:
+        raise fail(str(error)) from None
+    finally:
+        lock.release()
     if not quiet:
         _print_eval(synth_dir, chosen.selected, set(chosen.skipped))
     for folder, problem in bars.failed:
@@ -560,6 +613,25 @@ def evaluate(
         )
     if bars.failed:
         raise typer.Exit(1)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, ending the run as Ctrl-C does."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within: SIGTERM stops the run as Ctrl-C does (the workers stopped, the
+    finished variants' results and results.csv kept)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _variant_name(folder: Path) -> str:
@@ -690,8 +762,8 @@ def plot(
 
 @app.command(
     epilog="Exit codes: 0 the report was written (failed variants are listed "
-    "in it), 2 bad input or no results at all: nothing written, 3 an error in "
-    "lrgen."
+    "in it), 2 bad input or no trained variant to rank: nothing written, 3 an "
+    "error in lrgen."
 )
 def report(
     synth_dir: Annotated[
@@ -736,9 +808,17 @@ def report(
 
 def _print_report(results: Results, synth_dir: Path, written: Path,
                   pictures: int, ext: str) -> None:
-    from .report import PICTURES, missing_line, stale_line, table_rows
+    from .report import (
+        PICTURES,
+        missing_line,
+        mixed_line,
+        resolution_line,
+        stale_line,
+        table_rows,
+    )
 
-    table = Table(title=escape(f"{len(results.ranked)} trained variants in "
+    count = len(results.ranked)
+    table = Table(title=escape(f"{count} trained variant{'s' * (count != 1)} in "
                                f"{synth_dir}, best first"))
     table.add_column("#", justify="right")
     table.add_column("variant", no_wrap=True)
@@ -752,9 +832,14 @@ def _print_report(results: Results, synth_dir: Path, written: Path,
     for failure in results.failed:
         out.print(f"[bold red]failed:[/] {escape(failure.label)}: "
                   f"{escape(failure.error)}", highlight=False, soft_wrap=True)
-    for note in (missing_line(results), stale_line(results)):
+    notes = (resolution_line(results), missing_line(results), stale_line(results))
+    for note in notes:
         if note:
             out.print(note, highlight=False, markup=False, soft_wrap=True)
+    warning = mixed_line(results)
+    if warning:
+        err.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False,
+                  soft_wrap=True)
     for answer in results.answers():
         who = answer.result.label if answer.result else "none"
         picture = answer.picture.format(ext=ext)

@@ -6,6 +6,11 @@ complete for the same settings and the same files is skipped), where they run
 `results.csv`. Training one variant and writing its files is `lrgen.train`'s
 work; the driver here writes each variant's files as soon as it finishes, so
 an interrupted run loses at most the variants in flight.
+
+Local runs train in worker processes even one at a time: a variant that
+ends its process (os._exit, a crash in native code, the kernel's
+out-of-memory killer) or hangs fails alone, and the run goes on.
+`workers=0` trains in this process instead, for a debugger.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import signal
 import statistics
 import tempfile
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Iterable
@@ -96,6 +102,11 @@ def plan(
 ) -> Plan:
     """The variant folders of `synth_dir` matching `only` (ids, names, globs;
     all when None), split into those to train and those already done."""
+    if not synth_dir.is_dir():
+        what = "not a folder" if synth_dir.exists() else "no such folder"
+        raise BadInput(
+            f"{synth_dir}: {what}; pass the synth_nn folder lrgen generate wrote"
+        )
     folders = variant_folders(synth_dir)
     if not folders:
         raise BadInput(
@@ -115,9 +126,19 @@ def plan(
                 "those variants first or choose others"
             )
     if force:
-        return Plan(folders, [])
-    done = [f for f in folders if is_complete(f, settings)]
-    return Plan([f for f in folders if f not in done], done)
+        chosen = Plan(folders, [])
+    else:
+        done = [f for f in folders if is_complete(f, settings)]
+        chosen = Plan([f for f in folders if f not in done], done)
+    locked = [f.name for f in chosen.todo if not os.access(f, os.W_OK)]
+    if locked:
+        shown = ", ".join(locked[:3]) + (", ..." if len(locked) > 3 else "")
+        raise BadInput(
+            f"{synth_dir}: {len(locked)} variant folder(s) not writable ({shown}); "
+            "their results go into them: make them writable or leave them out "
+            "with --only"
+        )
+    return chosen
 
 
 # ----------------------------------------------------------------------------
@@ -180,22 +201,30 @@ def run(
     executor: Executor = "local",
     address: str | None = None,
     data: Data | None = None,
+    timeout: float | None = None,
 ) -> None:
     """Train the `todo` variant folders and write each one's files as it
-    finishes. KeyboardInterrupt stops the run: the variants already finished
-    keep their files, those in flight get none."""
+    finishes: in `workers` local processes (0: in this process), or as Ray
+    tasks. A local variant with no epoch finished for `timeout` seconds is
+    stopped and fails. KeyboardInterrupt stops the run: the variants already
+    finished keep their files, those in flight get none."""
     if not todo:
         return
     if executor == "ray":
-        _run_ray(todo, settings, listener, workers, address)
-    elif workers == 1:
+        _run_ray(todo, settings, listener, max(workers, 1), address)
+    elif workers == 0:
         _run_here(todo, settings, listener, data)
     else:
-        _run_pool(todo, settings, listener, workers)
+        _run_pool(todo, settings, listener, workers, timeout)
 
 
 def _finish(folder: Path, record: Record, listener: Listener) -> None:
-    write_results(folder, record)
+    try:
+        write_results(folder, record)
+    except OSError as error:  # the folder went away or turned read-only
+        why = error.strerror or str(error)
+        error_line = f"{folder.name}: cannot write its results there ({why})"
+        record = {**record, "status": "failed", "error": error_line}
     listener.finished(folder, record)
 
 
@@ -259,7 +288,8 @@ def _work(channel: Connection, settings: EvalSettings) -> None:
                     settings.limit,
                 )  # fmt: skip
             record = train_variant(folder, settings, data, on_epoch)
-        except Exception as error:  # noqa: BLE001 (reported as the variant's failure)
+        except BaseException as error:  # noqa: BLE001 (SIGINT is ignored here: even
+            # a KeyboardInterrupt or SystemExit is the model's, and its failure)
             record = _crash_record(folder, settings, error)
         channel.send(("done", record))
 
@@ -271,6 +301,8 @@ class _Worker:
     process: Any  # multiprocessing's SpawnProcess
     channel: Connection
     folder: Path | None = None
+    heard: float = 0.0  # time.monotonic() of its last epoch, or of the start
+    training: tuple[int, int] = (0, 1)  # (seed index, epoch) it is in
 
     def read(self) -> list[tuple[Any, ...]]:
         """The messages it has sent; empty once it has ended."""
@@ -285,7 +317,7 @@ class _Worker:
     def give(self, folder: Path) -> None:
         """Send it a variant to train; if it has ended, the run finds out
         when it waits on it, and fails the variant."""
-        self.folder = folder
+        self.folder, self.heard, self.training = folder, time.monotonic(), (0, 1)
         try:
             self.channel.send(str(folder))
         except OSError:
@@ -311,11 +343,16 @@ def worker_threads(settings: EvalSettings, workers: int) -> int:
 
 
 def _run_pool(
-    todo: list[Path], settings: EvalSettings, listener: Listener, workers: int
+    todo: list[Path],
+    settings: EvalSettings,
+    listener: Listener,
+    workers: int,
+    timeout: float | None,
 ) -> None:
     """Train in `workers` spawned processes, each taking one variant at a
-    time. A worker that dies (segfault, out of memory) fails its variant and
-    is replaced; the others go on."""
+    time. A worker that dies (segfault, out of memory) or finishes no epoch
+    for `timeout` seconds fails its variant and is replaced; the others go
+    on."""
     context = multiprocessing.get_context("spawn")
     settings = replace(settings, threads=worker_threads(settings, workers))
     pending = deque(todo)
@@ -331,25 +368,59 @@ def _run_pool(
                 worker.give(folder)
                 listener.started(folder)
             busy = [(w, w.folder) for w in pool if w.folder is not None]
-            wait([w.channel for w, _ in busy] + [w.process.sentinel for w, _ in busy])
+            wait([w.channel for w, _ in busy] + [w.process.sentinel for w, _ in busy],
+                 _patience(busy, timeout))  # fmt: skip
             for worker, folder in busy:
                 for kind, *rest in worker.read():
                     if kind == "epoch":
+                        run_, epoch, epochs = rest
+                        worker.heard = time.monotonic()
+                        worker.training = (
+                            (run_, epoch + 1) if epoch < epochs else (run_ + 1, 1)
+                        )
                         listener.epoch(folder, *rest)
                     else:
                         worker.folder = None
                         _finish(folder, rest[0], listener)
+                reason = None
+                if worker.folder is not None and _overdue(worker, timeout):
+                    worker.process.kill()
+                    worker.process.join()
+                    reason = _hung(worker, settings, timeout)
                 if worker.process.is_alive():
                     continue
                 if worker.folder is not None:
                     worker.folder = None
-                    reason = _died(worker.process.exitcode)
+                    reason = reason or _died(worker.process.exitcode)
                     _finish(folder, failed_record(folder, settings, reason), listener)
                 pool.remove(worker)
                 worker.channel.close()
     finally:
         for worker in pool:
             worker.stop()
+
+
+def _patience(busy: list[tuple[_Worker, Any]], timeout: float | None) -> float | None:
+    """Seconds until the first busy worker is overdue; None: no limit."""
+    if timeout is None:
+        return None
+    left = min(w.heard + timeout for w, _ in busy) - time.monotonic()
+    return max(left, 0.0)
+
+
+def _overdue(worker: _Worker, timeout: float | None) -> bool:
+    return timeout is not None and time.monotonic() - worker.heard >= timeout
+
+
+def _hung(worker: _Worker, settings: EvalSettings, timeout: float | None) -> str:
+    """Why a worker was stopped, in a user's words."""
+    run_, epoch = worker.training
+    seed = f" of seed {settings.seeds[run_]}" if len(settings.seeds) > 1 else ""
+    return (
+        f"stopped in epoch {epoch}{seed}: no epoch finished within the "
+        f"{timeout:g} s time limit; it may hang (raise --timeout if its epochs "
+        "are this slow)"
+    )
 
 
 def _start_worker(context: Any, settings: EvalSettings) -> _Worker:
@@ -409,6 +480,11 @@ def _run_ray(
     try:
         cpus = settings.threads or 1
         resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        if cpus > resources.get("CPU", 0):
+            raise BadInput(
+                f"--threads {cpus}: each Ray task would ask for {cpus} CPUs and "
+                f"the cluster has {resources.get('CPU', 0):g}; ask for fewer"
+            )
         gpus = 1 if resources.get("GPU", 0) >= 1 else 0
         task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(
             train_shipped

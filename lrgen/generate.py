@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import libcst as cst
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from transforms.model_shape import ModelRefused
 
@@ -260,6 +260,40 @@ def with_kept_variants(
     return {**kept, **files}
 
 
+RUN_RESULTS = ("results.csv", "report.md", "report_files/")
+"""What lrgen eval and lrgen report write beside the variant folders."""
+VARIANT_RESULTS = re.compile(
+    r"lrgen_eval\.json|eval_info\.json|error\.txt|[1-9]\d*\.json"
+)
+"""What lrgen eval writes into a variant folder."""
+
+
+def with_kept_results(target: Path, files: Contents) -> Contents:
+    """`files` plus the training results in `target` that still describe
+    them: those of each variant folder whose new_nn.py and hp.txt are written
+    unchanged, and the run's results.csv and report. Results of a variant
+    whose code changes are not kept (they would describe other code)."""
+    present = present_files(target)
+    kept: Contents = {}
+    for name in present:
+        folder, _, leaf = name.rpartition("/")
+        if name.startswith(RUN_RESULTS):
+            kept[name] = (target / name).read_bytes()
+        elif (
+            VARIANT_FOLDER.fullmatch(folder)
+            and VARIANT_RESULTS.fullmatch(leaf)
+            and all(
+                f"{folder}/{code}" in files
+                and f"{folder}/{code}" in present
+                and (target / folder / code).read_bytes()
+                == _encoded(files[f"{folder}/{code}"])
+                for code in VARIANT_FILES
+            )
+        ):
+            kept[name] = (target / name).read_bytes()
+    return {**kept, **files}
+
+
 def _encoded(content: str | bytes) -> bytes:
     return content.encode() if isinstance(content, str) else content
 
@@ -276,7 +310,7 @@ def stale_files(target: Path, files: Contents) -> list[str]:
     return sorted(stale + sorted(present - set(files)))
 
 
-def _exchange(a: Path, b: Path) -> bool:
+def exchange_folders(a: Path, b: Path) -> bool:
     """Swap two folders in one step (Linux `renameat2(RENAME_EXCHANGE)`), so
     that no moment exists where neither is in place; False where the system
     cannot."""
@@ -312,9 +346,32 @@ def _recover(target: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _lock(target: Path) -> FileLock:
-    """The lock two runs writing the same output folder share."""
+def output_lock(target: Path) -> FileLock:
+    """The lock runs replacing files in the same output folder share
+    (generate, report), to take turns."""
     return FileLock(target.parent / f".{target.name}.lock")
+
+
+def eval_lock(target: Path) -> FileLock:
+    """The lock `lrgen eval` holds while it trains the variants in `target`;
+    no other eval, and no generate, may touch them meanwhile."""
+    return FileLock(target.parent / f".{target.name}.eval.lock")
+
+
+def check_not_training(target: Path) -> None:
+    """Refuse to replace `target` while an eval trains its variants (an eval
+    that never ran left no lock file, and none is made here)."""
+    lock = eval_lock(target)
+    if not Path(lock.lock_file).exists():
+        return
+    try:
+        with lock.acquire(timeout=0):
+            pass
+    except Timeout:
+        raise BadInput(
+            f"{target}: lrgen eval is training its variants; wait for it to "
+            "finish (or stop it) and run again"
+        ) from None
 
 
 def check_not_blocked(target: Path) -> None:
@@ -349,7 +406,8 @@ def write_atomically(
             "folder it points to as --out"
         )
     try:
-        with _lock(target):
+        with output_lock(target):
+            check_not_training(target)
             _recover(target)
             _swap_in(target, prepare(files) if prepare else files)
     except OSError as error:
@@ -370,7 +428,7 @@ def _swap_in(target: Path, files: Contents) -> None:
         os.chmod(staging, 0o755)
         if not target.exists():
             os.rename(staging, target)
-        elif not _exchange(staging, target):
+        elif not exchange_folders(staging, target):
             retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.",
                                             suffix=".tmp", dir=parent))
             os.rename(target, retired / target.name)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import catalog
-from .generate import VARIANT_FOLDER, BadInput, _exchange
+from .generate import VARIANT_FOLDER, BadInput, exchange_folders, output_lock
 from .plot import LOG_DECADES, METADATA, NeedsMatplotlib
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class Result:
     classes: tuple[str, ...]
     class_accuracy: tuple[float, ...] | None
     settings: dict[str, Any]
+    tested: int | None = None
+    """Test images each epoch was scored on."""
 
     @property
     def label(self) -> str:
@@ -252,8 +254,14 @@ def _listed(values: Sequence[object]) -> str:
     return text[0] if len(text) == 1 else ", ".join(text[:-1]) + " and " + text[-1]
 
 
+TIES_NAMED = 3
+"""Variants a tie names; the rest are counted (the ranking shows them all)."""
+
+
 def _ties(tied: list[Result], what: str, rule: str) -> str:
-    names = ", ".join(r.label for r in tied)
+    names = ", ".join(r.label for r in tied[:TIES_NAMED])
+    if len(tied) > TIES_NAMED:
+        names += f" and {len(tied) - TIES_NAMED} more"
     return f"; tied on {what} with {names}: {rule} decides"
 
 
@@ -352,6 +360,7 @@ def summarize(folder: str, record: dict[str, Any]) -> Result | Failure:
         )
     settings = record.get("settings")
     settings = settings if isinstance(settings, dict) else {}
+    tested = record.get("test_samples")
     return Result(
         folder=folder,
         name=str(name) if name else None,
@@ -366,6 +375,7 @@ def summarize(folder: str, record: dict[str, Any]) -> Result | Failure:
         classes=classes,
         class_accuracy=class_accuracy,
         settings=settings,
+        tested=tested if isinstance(tested, int) and tested > 0 else None,
     )
 
 
@@ -501,9 +511,40 @@ def stale_line(results: Results) -> str | None:
             f"({', '.join(results.stale)}); run lrgen eval again for them")
 
 
+def mixed_line(results: Results) -> str | None:
+    """A warning when the ranked variants were trained with different
+    settings, naming the settings that differ."""
+    differ: dict[str, list[str]] = {}
+    for key in sorted({k for r in results.ranked for k in r.settings}):
+        seen = sorted({json.dumps(r.settings.get(key)) for r in results.ranked})
+        if len(seen) > 1:
+            differ[key] = seen
+    if not differ:
+        return None
+    shown = "; ".join(f"{k} {' or '.join(v)}" for k, v in differ.items())
+    return (f"the variants were trained with different settings ({shown}), so "
+            "they do not compare like with like; train them alike with lrgen "
+            "eval --force")
+
+
+def resolution_line(results: Results) -> str | None:
+    """How much one test image weighs, when every variant was tested on the
+    same number of images."""
+    counts = {r.tested for r in results.ranked}
+    if len(counts) != 1 or None in counts:
+        return None
+    (count,) = counts
+    assert count is not None
+    return (f"one test image is {100 / count:.2f} points of accuracy on these "
+            f"{count:,} test images: variants a few images apart may differ by "
+            "luck alone (--repeats in lrgen eval measures the spread over seeds)")
+
+
 def third_note(results: Results) -> str:
     """How the last third was counted, with an example from the run."""
-    lengths = sorted({len(r.epochs) for r in results.ranked})
+    lengths = sorted({len(r.epochs) for r in results.ranked if len(r.epochs) > 1})
+    if not lengths:
+        return "With one epoch a run has no spread of its test loss."
     examples = ", ".join(
         f"the last {min(n, max(2, math.ceil(n / 3)))} of {n}" for n in lengths
     )
@@ -570,12 +611,18 @@ def markdown(results: Results, pictures: dict[str, str]) -> str:
         "is above the epoch before's, over the whole run. Seconds are the "
         "training and test time of every seed.",
     ]
+    note = resolution_line(results)
+    if note:
+        lines += ["", note[0].upper() + note[1:] + "."]
     note = missing_line(results)
     if note:
         lines += ["", f"{note}: {', '.join(results.missing)}."]
     note = stale_line(results)
     if note:
         lines += ["", f"{note}."]
+    note = mixed_line(results)
+    if note:
+        lines += ["", f"**Warning:** {note}."]
     if results.failed:
         lines += ["", "## Failed variants", ""]
         lines += [f"- {_cell(f.label)}: {_code(f.error)}" for f in results.failed]
@@ -869,7 +916,8 @@ def figures(results: Results, top: int, ext: str
          "variant's best accuracy", lambda: convergence_figure(results, fastest)),
         (f"stability.{ext}", "Spread and rises of the test loss",
          lambda: stability_figure(results, stable)),
-        (f"classes.{ext}", f"Accuracy per class of the top {top}",
+        (f"classes.{ext}",
+         f"Accuracy per class of the top {min(top, len(results.ranked))}",
          lambda: class_figure(results, top)),
     ]
     for family, group in family_order(results.ranked).items():
@@ -917,6 +965,9 @@ def _draw(staging: Path, results: Results, top: int, ext: str) -> dict[str, str]
 
 
 def _check_out(out_dir: Path) -> None:
+    if out_dir.suffix.lower() == ".md" and not out_dir.is_dir():
+        raise BadInput(f"--out {out_dir}: names the folder report.md goes into, "
+                       "not the file; pass a folder")
     for path in [out_dir, *out_dir.parents]:
         if path.exists() and not path.is_dir():
             where = "is" if path == out_dir else f"lies below {path}, which is"
@@ -941,8 +992,6 @@ def write_report(results: Results, out_dir: Path, top: int = 5,
 
     Raises NeedsMatplotlib without matplotlib, BadInput for a bad `out_dir`,
     `top` or `ext`."""
-    from filelock import FileLock
-
     _require_matplotlib()
     if top < 1:
         raise BadInput(f"--top must be at least 1, got {top}")
@@ -951,7 +1000,7 @@ def write_report(results: Results, out_dir: Path, top: int = 5,
     _check_out(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(out_dir / f".{REPORT}.lock"):
+        with output_lock(out_dir):
             for leftover in out_dir.glob(f".{REPORT}.*.tmp"):
                 shutil.rmtree(leftover, ignore_errors=True)
             staging = Path(tempfile.mkdtemp(prefix=f".{REPORT}.", suffix=".tmp",
@@ -978,7 +1027,7 @@ def _swap_in(staging: Path, out_dir: Path) -> None:
     new, old = staging / PICTURES, out_dir / PICTURES
     if not old.exists():
         os.rename(new, old)
-    elif not _exchange(new, old):
+    elif not exchange_folders(new, old):
         os.rename(old, staging / "retired")
         os.rename(new, old)
     os.replace(staging / REPORT, out_dir / REPORT)

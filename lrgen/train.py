@@ -20,8 +20,8 @@ training logs report them); the model's own loss function and whatever
 epoch's seconds are the wall time of its `learn` call, and its samples per
 second the training images `learn` was handed in that time.
 
-A run fails, and the variant with it, on any exception from the model's code
-(recorded as one line saying where, and the traceback), on a loss that is not
+A run fails, and the variant with it, on any exception from the model's code,
+`SystemExit` included (recorded as one line saying where, and the traceback), on a loss that is not
 finite, or on a test accuracy below chance after any epoch: the LEMUR loop
 stops such a run with an error. Chance is 1 / classes, less two standard
 errors of a guesser's accuracy on the test set (0.068 for the 359 digits,
@@ -46,6 +46,7 @@ import math
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -344,7 +345,9 @@ class _Run:
                 self._train()
             except _Stop as stop:
                 self._fail(f"{self.folder.name}: {stop}", None)
-            except Exception as error:  # noqa: BLE001 (the model's failure)
+            except (Exception, SystemExit, KeyboardInterrupt) as error:
+                if isinstance(error, KeyboardInterrupt) and _ctrl_c_reaches_us():
+                    raise  # the user's, not the model's
                 self._fail(_describe(self.folder.name, self.stage, error),
                            traceback.format_exc())  # fmt: skip
         seen = {f"{w.category.__name__}: {_first_line(str(w.message))}" for w in caught}
@@ -457,6 +460,12 @@ class _Run:
                 f"({chance:.4g} for {classes} classes, {floor:.4f} allowing for "
                 f"the luck of {tested} test images); the LEMUR loop stops such a run"
             )
+
+
+def _ctrl_c_reaches_us() -> bool:
+    """Whether Ctrl-C raises KeyboardInterrupt here; where it is ignored (a
+    worker process), a KeyboardInterrupt can only be the model's own."""
+    return signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
 
 
 def chance_floor(classes: int, tested: int) -> float:
@@ -627,6 +636,21 @@ def is_complete(folder: Path, settings: EvalSettings) -> bool:
         and record.get("settings") == settings.key()
         and record.get("code_sha256") == _sha256(file_bytes(folder / "new_nn.py"))
         and record.get("hp_sha256") == _sha256(file_bytes(folder / "hp.txt"))
+        and _trained_through(record.get("runs"), settings)
+    )
+
+
+def _trained_through(runs: Any, settings: EvalSettings) -> bool:
+    """Whether `runs` holds one finished run per seed, each with every epoch."""
+    if not isinstance(runs, list) or len(runs) != len(settings.seeds):
+        return False
+    return all(
+        isinstance(run, dict)
+        and run.get("status") == "ok"
+        and run.get("seed") == seed
+        and isinstance(run.get("epochs"), list)
+        and len(run["epochs"]) == settings.epochs
+        for run, seed in zip(runs, settings.seeds)
     )
 
 

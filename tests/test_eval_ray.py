@@ -67,3 +67,11 @@ def test_ray_tasks_write_what_a_local_run_writes(tmp_path: Path) -> None:
     again = run_eval(remote, "--executor", "ray", "--workers", "2")
     assert "2 of 3 variants already trained" in again.output
     assert "1 variant trained, 1 failed" in again.output
+
+    # A task asking for more CPUs than the cluster has would wait forever.
+    greedy = run_eval(remote, "--executor", "ray", "--threads", "64", "--force")
+    assert greedy.exit_code == 2, greedy.output
+    assert greedy.stderr.splitlines() == [
+        "error: --threads 64: each Ray task would ask for 64 CPUs and the cluster "
+        "has 1; ask for fewer"
+    ]

@@ -124,11 +124,26 @@ REFUSALS = [
                  id="epoch-max"),
     pytest.param(["--repeats", "0"], "--repeats 0: must be at least 1",
                  id="repeats"),
-    pytest.param(["--workers", "0"], "--workers 0: must be at least 1",
-                 id="workers"),
+    pytest.param(["--workers", "-1"], "--workers -1: must be 0 (this process) or "
+                 "more", id="workers"),
+    pytest.param(["--workers", "0", "--executor", "ray"], "--workers 0 trains in "
+                 "this process", id="workers-0-on-ray"),
+    pytest.param(["--workers", "0", "--timeout", "5"], "--timeout applies to "
+                 "local worker processes", id="timeout-in-this-process"),
+    pytest.param(["--timeout", "-1"], "--timeout -1: must be 0 (no limit) or more",
+                 id="timeout"),
+    pytest.param(["--seed", str(2**32)], f"--seed {2**32}: the seeds must lie "
+                 f"from 0 to {2**32 - 1}", id="seed-beyond-numpy"),
+    pytest.param(["--seed", str(2**32 - 1), "--repeats", "2"], "the seeds must "
+                 "lie from 0", id="repeats-beyond-numpy"),
+    pytest.param(["--threads", "100000"], "--threads 100000: this machine has",
+                 id="threads-beyond-the-cores"),
+    pytest.param(["--batch", "65"], "--batch 65: more than the 64 training images",
+                 id="batch-beyond-the-set"),
     pytest.param(["--threads", "0"], "--threads 0: must be at least 1",
                  id="threads"),
-    pytest.param(["--seed", "-1"], "--seed -1: must be 0 or more", id="seed"),
+    pytest.param(["--seed", "-1"], "--seed -1: the seeds must lie from 0 to",
+                 id="seed"),
     pytest.param(["--limit", "5000"], "--limit 5000 is outside the 1,438 "
                  "training images of digits", id="limit-above-the-set"),
     pytest.param(["--dataset", "mnist"], "unknown dataset 'mnist'",
@@ -173,9 +188,13 @@ def test_a_folder_without_variants_is_refused(tmp_path: Path, where: str) -> Non
         folder.write_text("not a folder")
     result = runner.invoke(app, ["eval", str(folder)])
     assert result.exit_code == 2, result.output
+    what = {
+        "missing": "no such folder;",
+        "empty": "no variant folders (A0_NNN/new_nn.py) in it;",
+        "file": "not a folder;",
+    }[where]
     assert result.stderr.splitlines() == [
-        f"error: {folder}: no variant folders (A0_NNN/new_nn.py) in it; pass the "
-        "synth_nn folder lrgen generate wrote"
+        f"error: {folder}: {what} pass the synth_nn folder lrgen generate wrote"
     ]
     assert written(tmp_path) == []
 
@@ -369,6 +388,100 @@ def test_in_worker_processes_a_death_or_an_error_fails_one_variant(
     ]
 
 
+@pytest.mark.parametrize(
+    ("statement", "error"),
+    [
+        ("import sys; sys.exit(3)", "epoch 1, learn(): SystemExit: 3 (new_nn.py "
+         "line"),
+        ("raise KeyboardInterrupt", "epoch 1, learn(): KeyboardInterrupt "
+         "(new_nn.py line"),
+        ("import os; os._exit(0)", "the worker process training it ended (exit "
+         "code 0)"),
+        ("import time; time.sleep(600)", "stopped in epoch 1: no epoch finished "
+         "within the 20 s time limit"),
+    ],
+    ids=["sys.exit", "KeyboardInterrupt", "os._exit", "hangs"],
+)
+def test_a_variant_that_ends_its_process_or_hangs_fails_alone(
+    synth: Path, statement: str, error: str
+) -> None:
+    break_learn(synth / "A0_005", statement)
+    result = run_eval(synth, "--timeout", "20")
+    assert result.exit_code == 1, result.output
+    assert "3 variants trained, 1 failed" in result.output
+    rec = record(synth, "A0_005")
+    assert rec["status"] == "failed" and error in rec["error"], rec["error"]
+    assert error in (synth / "A0_005" / "error.txt").read_text()
+    for variant in ("A0_001", "A0_017"):
+        assert train.is_complete(synth / variant, settings_of_tiny_run())
+
+
+def test_sigterm_ends_the_run_as_ctrl_c_does(synth: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    break_learn(synth / "A0_005", "import time; time.sleep(600)")
+    command = [sys.executable, "-m", "lrgen", "eval", str(synth), *TINY_RUN, "-q"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    first = synth / "A0_001" / "lrgen_eval.json"
+    deadline = time.monotonic() + 120
+    while not first.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)  # A0_005 is in flight, sleeping
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert stderr.splitlines()[-1] == (
+        "error: terminated: 1 of 3 variants finished, their results kept; run "
+        "the same command again to train the rest"
+    )
+    assert {r["variant"] for r in read_csv(synth)} == {"A0_001"}
+    assert not (synth / "A0_005" / "lrgen_eval.json").exists()
+
+
+def test_a_second_eval_on_the_same_folder_is_refused(synth: Path) -> None:
+    from lrgen.generate import eval_lock
+
+    with eval_lock(synth):
+        result = run_eval(synth)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        f"error: {synth}: another lrgen eval is training these variants; wait for "
+        "it to finish"
+    ]
+    assert written(synth) == []
+
+
+def test_a_folder_it_cannot_write_is_refused_before_training(
+    synth: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = os.access
+    monkeypatch.setattr(
+        os, "access",
+        lambda path, mode: not str(path).endswith("A0_017") and real(path, mode),
+    )  # fmt: skip
+    result = run_eval(synth)
+    assert result.exit_code == 2, result.output
+    assert "1 variant folder(s) not writable (A0_017)" in result.stderr
+    assert written(synth) == []
+
+
+def test_a_record_without_every_epoch_is_not_complete(synth: Path) -> None:
+    assert run_eval(synth, "--only", "A0_001").exit_code == 0
+    folder, settings = synth / "A0_001", settings_of_tiny_run()
+    assert train.is_complete(folder, settings)
+    path = folder / "lrgen_eval.json"
+    rec = json.loads(path.read_text())
+    rec["runs"][0]["epochs"].pop()
+    path.write_text(json.dumps(rec))
+    assert not train.is_complete(folder, settings)
+    rec["runs"] = []
+    path.write_text(json.dumps(rec))
+    assert not train.is_complete(folder, settings)
+
+
 def test_an_interrupted_run_keeps_what_finished(
     synth: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -382,7 +495,7 @@ def test_an_interrupted_run_keeps_what_finished(
         return real(folder, *args, **kwargs)
 
     monkeypatch.setattr(evaluate, "train_variant", interrupted_second)
-    result = run_eval(synth)
+    result = run_eval(synth, "--workers", "0")
     assert result.exit_code == 130, result.output
     assert result.stderr.splitlines() == [
         "error: interrupted: 1 of 3 variants finished, their results kept; run "
@@ -406,13 +519,16 @@ def settings_of_tiny_run(**changes: Any) -> train.EvalSettings:
 # ----------------------------------------------------------------------------
 
 
-def test_two_workers_give_the_numbers_of_one(synth: Path, tmp_path: Path) -> None:
+def test_two_workers_and_this_process_give_the_numbers_of_one(
+    synth: Path, tmp_path: Path
+) -> None:
     here = run_eval(synth, "--workers", "1")
     assert here.exit_code == 0, here.output
     alone = {v: numbers(synth, v) for v in VARIANTS}
-    pooled = run_eval(synth, "--workers", "2", "--force")
-    assert pooled.exit_code == 0, pooled.output
-    assert {v: numbers(synth, v) for v in VARIANTS} == alone
+    for workers in ("2", "0"):
+        pooled = run_eval(synth, "--workers", workers, "--force")
+        assert pooled.exit_code == 0, pooled.output
+        assert {v: numbers(synth, v) for v in VARIANTS} == alone
     for e in alone["A0_001"][0]:
         assert all(math.isfinite(e[k]) for k in ("train_loss", "test_loss", "lr"))
 

@@ -229,6 +229,18 @@ def test_fastest_among_contenders_ties_go_to_the_better_ranked(
     assert "tied on that epoch with A0_002" in fastest.because
 
 
+def test_a_long_tie_names_three_and_counts_the_rest(tmp_path: Path) -> None:
+    for number in range(1, 7):  # all converge at epoch 2; A0_006 ends best
+        write_record(tmp_path, f"A0_{number:03d}", [0.5, 0.95, 0.95 + number / 1000])
+    fastest = read_results(tmp_path).answers()[1]
+    assert fastest.result is not None and fastest.result.folder == "A0_006"
+    assert fastest.because.endswith(
+        "tied on that epoch with A0_005 ExponentialLR_default, A0_004 "
+        "MultiStepLR_four_milestones, A0_003 StepLR_long_decay and 2 more: the "
+        "ranking (final, then best accuracy) decides"
+    )
+
+
 def test_most_stable_ties_go_to_fewer_rises(tmp_path: Path) -> None:
     # the same loss values over the last third (2 of 4 epochs): equal spread
     write_record(tmp_path, "A0_001", [0.8, 0.9, 0.9, 0.9], [1.0, 0.9, 0.5, 0.4])
@@ -347,8 +359,10 @@ def test_missing_matplotlib_is_one_line(
         (["--top", "0"], "--top must be at least 1"),
         (["--format", "pdf"], "--format pdf: lrgen report draws png or svg"),
         (["--out", "{synth}/A0_001/lrgen_eval.json"], "is not a folder"),
+        (["--out", "{synth}/summary.md"], "names the folder report.md goes into, "
+         "not the file"),
     ],
-    ids=["top-0", "pdf", "out-is-a-file"],
+    ids=["top-0", "pdf", "out-is-a-file", "out-is-a-report-file"],
 )
 def test_bad_options_are_one_line(
     mixed: Path, args: list[str], message: str
@@ -383,6 +397,49 @@ def test_cli_prints_the_table_and_the_answers(mixed: Path, tmp_path: Path) -> No
     assert quiet.exit_code == 0 and quiet.output == ""
 
 
+def test_variants_trained_alike_give_no_warning(mixed: Path) -> None:
+    assert report_module.mixed_line(read_results(mixed)) is None
+
+
+def test_variants_trained_differently_are_named_in_a_warning(
+    tmp_path: Path,
+) -> None:
+    synth = tmp_path / "synth_nn"
+    write_record(synth, "A0_001", [0.5, 0.8, 0.9])
+    write_record(synth, "A0_002", [0.5, 0.8])
+    write_record(synth, "A0_003", [0.5, 0.7], dataset="cifar10")
+    results = read_results(synth)
+    line = report_module.mixed_line(results)
+    assert line is not None
+    assert 'dataset "cifar10" or "digits"; epochs 2 or 3' in line
+    text = report_module.markdown(results, {"accuracy.png": "Accuracy"})
+    assert f"**Warning:** {line}." in text
+    result = runner.invoke(app, ["report", str(synth), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "warning: the variants were trained with different settings" in (
+        " ".join(result.stderr.split())
+    )
+
+
+def test_the_weight_of_one_test_image_is_told(tmp_path: Path) -> None:
+    synth = tmp_path / "synth_nn"
+    write_record(synth, "A0_001", [0.5, 0.8])
+    write_record(synth, "A0_002", [0.5, 0.7])
+    line = report_module.resolution_line(read_results(synth))
+    assert line is not None and line.startswith(
+        "one test image is 11.11 points of accuracy on these 9 test images"
+    )  # write_record's records are scored on 9 images: 100 / 9 = 11.11
+    text = report_module.markdown(read_results(synth), {"accuracy.png": "A"})
+    assert "\nOne test image is 11.11 points" in text
+
+
+def test_one_epoch_runs_are_not_told_of_a_last_third(tmp_path: Path) -> None:
+    synth = tmp_path / "synth_nn"
+    write_record(synth, "A0_001", [0.5])
+    note = report_module.third_note(read_results(synth))
+    assert "at least 2" not in note and "no spread" in note
+
+
 def test_images_exist_and_report_references_each(mixed: Path) -> None:
     written, pictures = write_report(read_results(mixed), mixed, top=5)
     text = written.read_text()
@@ -399,12 +456,13 @@ def test_images_exist_and_report_references_each(mixed: Path) -> None:
         assert (mixed / path).read_bytes().startswith(PNG_MAGIC)
     assert text.startswith("# Training report: 4 variants on digits, 3 epochs, "
                            "seed 0\n")
+    assert "### Accuracy per class of the top 2\n" in text  # of --top 5, 2 trained
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert table[1].startswith("| 1 | A0_001 | StepLR_default | StepLR | 90.00 |")
     assert table[2].startswith("| 2 | A0_018 | OneCycleLR_default | OneCycleLR |")
     # nothing left over beside the report
     hidden = [p.name for p in mixed.iterdir() if p.name.startswith(".")]
-    assert hidden == [f".{REPORT}.lock"]
+    assert hidden == []
 
 
 @pytest.mark.parametrize("ext", ["png", "svg"])

@@ -188,13 +188,65 @@ def test_foreign_files_are_refused_without_force(tmp_path: Path) -> None:
     results.write_text("{}")
     code, output = run("generate", "--out", str(tmp_path), "--epoch-max", "3")
     assert code == 2
-    assert "holds 1 file(s) lrgen did not write (A0_001/eval_info.json)" in output
+    assert "would delete 1 file(s) (A0_001/eval_info.json)" in output
     assert "--force" in output and len(output.strip().splitlines()) == 1
     assert results.exists()
     assert json.loads((tmp_path / SYNTH / "A0_001" / "hp.txt").read_text())[
         "epoch_max"] == 50
-    assert run("generate", "--out", str(tmp_path), "--force", "-q")[0] == 0
+    assert run("generate", "--out", str(tmp_path), "--epoch-max", "3", "--force",
+               "-q")[0] == 0  # fmt: skip
     assert not results.exists()
+
+
+def fake_results(synth: Path) -> dict[str, bytes]:
+    """What lrgen eval and lrgen report leave in a synth_nn folder."""
+    made = {
+        "A0_001/lrgen_eval.json": b"{}", "A0_001/eval_info.json": b"{}",
+        "A0_001/1.json": b"{}", "A0_002/error.txt": b"failed\n",
+        "results.csv": b"variant\n", "report.md": b"# report\n",
+        "report_files/accuracy.png": b"png",
+    }  # fmt: skip
+    for name, content in made.items():
+        (synth / name).parent.mkdir(parents=True, exist_ok=True)
+        (synth / name).write_bytes(content)
+    return made
+
+
+def test_training_results_stay_while_their_code_is_unchanged(tmp_path: Path) -> None:
+    assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+    synth = tmp_path / SYNTH
+    made = fake_results(synth)
+    assert run("generate", "--out", str(tmp_path), "--check")[0] == 0
+    assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+    assert {n: c for n, c in files(synth).items() if n in made} == made
+    # Every hp.txt changes with --epoch-max: the results would describe other
+    # code, so dropping them needs --force; the run's files stay.
+    code, output = run("generate", "--out", str(tmp_path), "--epoch-max", "3")
+    assert code == 2, output
+    assert ("would delete 4 file(s) (A0_001/1.json, A0_001/eval_info.json, "
+            "A0_001/lrgen_eval.json, ...)") in " ".join(output.split())
+    code, _ = run("generate", "--out", str(tmp_path), "--epoch-max", "3", "--force",
+                  "--only", "A0_001", "-q")  # fmt: skip
+    assert code == 0
+    left = files(synth)
+    assert not any(n.startswith("A0_001/") and n in made for n in left)
+    for name in ("A0_002/error.txt", "results.csv", "report.md",
+                 "report_files/accuracy.png"):
+        assert left[name] == made[name]
+
+
+def test_generate_refuses_while_an_eval_trains(
+    tmp_path: Path,
+) -> None:
+    from lrgen.generate import eval_lock
+
+    assert run("generate", "--out", str(tmp_path), "-q")[0] == 0
+    before = files(tmp_path / SYNTH)
+    with eval_lock(tmp_path / SYNTH):
+        code, output = run("generate", "--out", str(tmp_path), "--epoch-max", "3")
+    assert code == 2, output
+    assert "lrgen eval is training its variants; wait for it" in output
+    assert files(tmp_path / SYNTH) == before
 
 
 def test_check_lists_writes_and_deletions_and_changes_nothing(tmp_path: Path) -> None:
@@ -476,10 +528,11 @@ def test_only_keeps_the_other_variants_results_even_with_force(tmp_path: Path) -
     (synth / "A0_001" / "1.json").write_text("{}")
     code, output = run("generate", "--out", str(tmp_path), "--only", "A0_002", "-q")
     assert code == 0, output
-    code, output = run("generate", "--out", str(tmp_path), "--only", "A0_001", "-q")
+    code, output = run("generate", "--out", str(tmp_path), "--only", "A0_001",
+                       "--epoch-max", "3", "-q")  # fmt: skip
     assert code == 2 and "(A0_001/1.json)" in output
     code, output = run("generate", "--out", str(tmp_path), "--only", "A0_001",
-                       "--force", "-q")
+                       "--epoch-max", "3", "--force", "-q")  # fmt: skip
     assert code == 0
     assert not (synth / "A0_001" / "1.json").exists()
     assert (synth / "A0_030" / "eval_info.json").read_bytes() == b'{"accuracy": 0.5}\x00'
