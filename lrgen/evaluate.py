@@ -287,6 +287,7 @@ def _work(channel: Connection, settings: EvalSettings) -> None:
                     settings.dataset, settings.data_dir, settings.download,
                     settings.limit,
                 )  # fmt: skip
+            channel.send(("began",))  # the time limit counts from here
             record = train_variant(folder, settings, data, on_epoch)
         except BaseException as error:  # noqa: BLE001 (SIGINT is ignored here: even
             # a KeyboardInterrupt or SystemExit is the model's, and its failure)
@@ -301,7 +302,7 @@ class _Worker:
     process: Any  # multiprocessing's SpawnProcess
     channel: Connection
     folder: Path | None = None
-    heard: float = 0.0  # time.monotonic() of its last epoch, or of the start
+    heard: float = 0.0  # time.monotonic() of its last epoch, or of its start
     training: tuple[int, int] = (0, 1)  # (seed index, epoch) it is in
 
     def read(self) -> list[tuple[Any, ...]]:
@@ -372,7 +373,9 @@ def _run_pool(
                  _patience(busy, timeout))  # fmt: skip
             for worker, folder in busy:
                 for kind, *rest in worker.read():
-                    if kind == "epoch":
+                    if kind == "began":
+                        worker.heard = time.monotonic()
+                    elif kind == "epoch":
                         run_, epoch, epochs = rest
                         worker.heard = time.monotonic()
                         worker.training = (

@@ -69,10 +69,11 @@ if TYPE_CHECKING:
 
 DEFAULT_DATASET = "digits"
 DEFAULT_EPOCHS = 6
-"""The most epochs for which the 30 ResNet18 variants train on the digits in
-about ten minutes on two cores in one process: an epoch (learn and test pass)
-took 3.0 s (2.5 to 3.5 s over 11 variants), so 30 x 6 epochs take about
-9.3 minutes; 7 would take 10.7."""
+"""Epochs for which the 30 ResNet18 variants train on the digits in about
+ten minutes on two cores, one worker process: bench/eval_bench.py --all
+measured 7.8 and 9.1 minutes for the whole run (2.6 to 3.0 s an epoch, its
+learn and test pass); 7 epochs would take 9.1 to 10.7, too close to the
+limit on a busier machine."""
 FORMAT = 1
 RECORD = "lrgen_eval.json"
 EVAL_INFO = "eval_info.json"
