@@ -167,7 +167,7 @@ def generate(
             files = with_kept_variants(target, files, selected)
         files = with_kept_results(target, files)
         foreign = foreign_files(target, files)
-        if foreign and not force:
+        if foreign and not force and not check:  # --check lists them
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise BadInput(
                 f"{target}: replacing it would delete {len(foreign)} file(s) "
@@ -517,7 +517,11 @@ def evaluate(
     if workers < 0:
         raise fail(f"--workers {workers}: must be 0 (this process) or more")
     if seed < 0 or seed + repeats > SEED_LIMIT:
-        raise fail(f"--seed {seed}: the seeds must lie from 0 to {SEED_LIMIT - 1}")
+        seeds = f"--seed {seed}" + (
+            f" --repeats {repeats}: the seeds {seed} to {seed + repeats - 1}"
+            if repeats > 1 else ": the seed"
+        )
+        raise fail(f"{seeds} must lie from 0 to {SEED_LIMIT - 1}")
     cores = os.cpu_count() or 1
     if threads is not None and executor != "ray" and threads > cores:
         raise fail(f"--threads {threads}: this machine has {cores} cores")
@@ -571,6 +575,10 @@ def evaluate(
     except Timeout:
         raise fail(f"{synth_dir}: another lrgen eval is training these variants; "
                    "wait for it to finish") from None
+    except OSError as error:  # the lock file beside the folder
+        raise fail(f"{lock.lock_file}: cannot create the lock that keeps two evals "
+                   f"apart ({error.strerror or error}); make its folder "
+                   "writable") from None
     try:
         chosen = plan(synth_dir, only, settings, force)  # as it is, now it is ours
         if chosen.skipped and not quiet:
@@ -605,11 +613,12 @@ def evaluate(
         out.print(f"[bold red]FAILED[/] {escape(f'{folder.name} {problem}')}",
                   highlight=False, soft_wrap=True)
     if not quiet:
+        ran, failed = len(chosen.todo), len(bars.failed)
         out.print(
-            f"{len(chosen.todo)} variant{'' if len(chosen.todo) == 1 else 's'} "
-            f"trained, {len(bars.failed)} failed, "
-            f"{len(chosen.skipped)} skipped; {time.perf_counter() - start:.1f} s; "
-            f"every result in {results}", highlight=False, soft_wrap=True,
+            f"{ran} variant{'' if ran == 1 else 's'} run: {ran - failed} trained, "
+            f"{failed} failed; {len(chosen.skipped)} skipped; "
+            f"{time.perf_counter() - start:.1f} s; every result in {results}",
+            highlight=False, soft_wrap=True,
         )
     if bars.failed:
         raise typer.Exit(1)
@@ -706,7 +715,9 @@ def _print_eval(synth_dir: Path, folders: list[Path], skipped: set[Path]) -> Non
         summary = summarize(folder)
         if summary is None:
             continue
-        status = "ok" if summary.status == "ok" else "[bold red]FAILED[/]"
+        status = {"ok": "ok", "unreadable": "[yellow]unreadable[/]"}.get(
+            summary.status, "[bold red]FAILED[/]"
+        )
         if folder in skipped:
             status += " [dim](kept)[/]"
         table.add_row(escape(folder.name), escape(summary.name or "?"), status,

@@ -32,17 +32,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeGuard
 
 from . import catalog
 from .data import Data, load_data
 from .generate import VARIANT_FOLDER, BadInput
 from .train import (
+    FORMAT,
+    RECORD,
     EvalSettings,
     file_bytes,
     is_complete,
     new_record,
     read_record,
+    strict_json,
     train_variant,
     write_results,
 )
@@ -153,7 +156,7 @@ def failed_record(
     could return: status failed, the error in one line, no runs."""
     code, hp = file_bytes(folder / "new_nn.py"), file_bytes(folder / "hp.txt")
     try:
-        prm = json.loads(hp or b"")
+        prm = strict_json(hp or b"")
     except ValueError:
         prm = {}
     record = new_record(folder, settings, code, hp)
@@ -171,8 +174,8 @@ def _crash_record(folder: Path, settings: EvalSettings, error: BaseException) ->
     return failed_record(folder, settings, line, traceback.format_exc())
 
 
-def _died(exitcode: int | None) -> str:
-    """Why a worker process ended, in a user's words."""
+def _died(exitcode: int | None, where: str = "") -> str:
+    """Why a worker process ended, in a user's words; `where` says when."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -181,10 +184,10 @@ def _died(exitcode: int | None) -> str:
         how = f"killed by {name}"
         if name == "SIGKILL":
             how += ", perhaps out of memory"
-        return f"the worker process training it died ({how})"
+        return f"{where}the worker process training it died ({how})"
     return (
-        f"the worker process training it ended (exit code {exitcode}) before "
-        "the variant finished"
+        f"{where}the worker process training it ended (exit code {exitcode}) "
+        "before the variant finished"
     )
 
 
@@ -221,8 +224,9 @@ def run(
 def _finish(folder: Path, record: Record, listener: Listener) -> None:
     try:
         write_results(folder, record)
-    except OSError as error:  # the folder went away or turned read-only
-        why = error.strerror or str(error)
+    except (OSError, ValueError) as error:  # the folder went away or turned
+        # read-only; or the record holds what JSON cannot
+        why = getattr(error, "strerror", None) or str(error)
         error_line = f"{folder.name}: cannot write its results there ({why})"
         record = {**record, "status": "failed", "error": error_line}
     listener.finished(folder, record)
@@ -268,6 +272,8 @@ def _work(channel: Connection, settings: EvalSettings) -> None:
     time, and send back each epoch and each record."""
     _ignore_interrupt()
     _end_with_driver()
+    if hasattr(os, "setpgid"):  # a group of its own, ended with what it forks
+        os.setpgid(0, 0)
     data: Data | None = None
     while True:
         try:
@@ -333,8 +339,17 @@ class _Worker:
             self.process.join(timeout=5)
         if self.process.is_alive():  # still training: the run was interrupted
             self.process.terminate()
-            self.process.join()
+            self.process.join(timeout=5)
+        self.end_group()
+        self.process.join()
         self.channel.close()
+
+    def end_group(self) -> None:
+        """Kill the worker and every process it forked (its process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (OSError, AttributeError):  # the group is gone (or no groups here)
+            self.process.kill()
 
 
 def worker_threads(settings: EvalSettings, workers: int) -> int:
@@ -387,14 +402,16 @@ def _run_pool(
                         _finish(folder, rest[0], listener)
                 reason = None
                 if worker.folder is not None and _overdue(worker, timeout):
-                    worker.process.kill()
+                    worker.end_group()
                     worker.process.join()
-                    reason = _hung(worker, settings, timeout)
+                    reason = _hung(folder, worker, settings, timeout)
                 if worker.process.is_alive():
                     continue
+                worker.end_group()  # what it forked goes with it
                 if worker.folder is not None:
                     worker.folder = None
-                    reason = reason or _died(worker.process.exitcode)
+                    where = f"{folder.name}: {_epoch_of(worker, settings)}: "
+                    reason = reason or _died(worker.process.exitcode, where)
                     _finish(folder, failed_record(folder, settings, reason), listener)
                 pool.remove(worker)
                 worker.channel.close()
@@ -403,24 +420,38 @@ def _run_pool(
             worker.stop()
 
 
-def _patience(busy: list[tuple[_Worker, Any]], timeout: float | None) -> float | None:
-    """Seconds until the first busy worker is overdue; None: no limit."""
+POLL = 1.0
+"""Seconds between looks at whether each worker is alive: a worker's end is
+not always seen on its pipes (a process it forked may hold them open)."""
+
+
+def _patience(busy: list[tuple[_Worker, Any]], timeout: float | None) -> float:
+    """Seconds to wait for news: until the first busy worker is overdue, and
+    at most POLL."""
     if timeout is None:
-        return None
+        return POLL
     left = min(w.heard + timeout for w, _ in busy) - time.monotonic()
-    return max(left, 0.0)
+    return min(max(left, 0.0), POLL)
 
 
 def _overdue(worker: _Worker, timeout: float | None) -> bool:
     return timeout is not None and time.monotonic() - worker.heard >= timeout
 
 
-def _hung(worker: _Worker, settings: EvalSettings, timeout: float | None) -> str:
-    """Why a worker was stopped, in a user's words."""
+def _epoch_of(worker: _Worker, settings: EvalSettings) -> str:
+    """The epoch (and seed, of several) the worker was training."""
     run_, epoch = worker.training
     seed = f" of seed {settings.seeds[run_]}" if len(settings.seeds) > 1 else ""
+    return f"epoch {epoch}{seed}"
+
+
+def _hung(
+    folder: Path, worker: _Worker, settings: EvalSettings, timeout: float | None
+) -> str:
+    """Why a worker was stopped, in a user's words."""
     return (
-        f"stopped in epoch {epoch}{seed}: no epoch finished within the "
+        f"{folder.name}: stopped in "
+        f"{_epoch_of(worker, settings)}: no epoch finished within the "
         f"{timeout:g} s time limit; it may hang (raise --timeout if its epochs "
         "are this slow)"
     )
@@ -531,7 +562,7 @@ def result_rows(synth_dir: Path) -> list[list[str]]:
     rows: list[list[str]] = []
     for folder in variant_folders(synth_dir):
         record = read_record(folder)
-        if record is None:
+        if not usable(record):
             continue
         head = [folder.name, _cell(record.get("name")), _cell(record.get("family"))]
         runs = sorted(record.get("runs") or [], key=lambda r: r["seed"])
@@ -583,10 +614,41 @@ class Summary:
     seconds: float = 0.0
 
 
+def usable(record: Record | None) -> TypeGuard[Record]:
+    """Whether `record` has the shape this lrgen writes: a format-1 record
+    whose runs hold epochs with their numbers (not one edited by hand or
+    written by another program)."""
+    if record is None or record.get("format") != FORMAT:
+        return False
+    if record.get("status") not in ("ok", "failed"):
+        return False
+    runs = record.get("runs")
+    if not isinstance(runs, list):
+        return False
+    for run_ in runs:
+        if not isinstance(run_, dict) or not isinstance(run_.get("epochs"), list):
+            return False
+        if not isinstance(run_.get("status"), str) or "seed" not in run_:
+            return False
+        for e in run_["epochs"]:
+            if not isinstance(e, dict) or not all(
+                isinstance(e.get(key), (int, float)) for key in NUMBERS
+            ):
+                return False
+    return True
+
+
+NUMBERS = ("epoch", "test_accuracy", "seconds")
+"""The figures of an epoch that the table and results.csv cannot do without."""
+
+
 def summarize(folder: Path) -> Summary | None:
     record = read_record(folder)
     if record is None:
         return None
+    if not usable(record):
+        return Summary(folder.name, None, "unreadable", f"{RECORD} is not a "
+                       "record this lrgen wrote; train it again with --force")
     finals, bests, seconds = [], [], 0.0
     for run_ in record.get("runs") or []:
         accuracies = [e["test_accuracy"] for e in run_.get("epochs") or []]

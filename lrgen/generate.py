@@ -348,13 +348,16 @@ def _recover(target: Path) -> None:
 
 def output_lock(target: Path) -> FileLock:
     """The lock runs replacing files in the same output folder share
-    (generate, report), to take turns."""
+    (generate, report), to take turns. Beside the folder, named after the
+    folder's real path, so that every spelling of it finds the same lock."""
+    target = target.resolve()
     return FileLock(target.parent / f".{target.name}.lock")
 
 
 def eval_lock(target: Path) -> FileLock:
     """The lock `lrgen eval` holds while it trains the variants in `target`;
     no other eval, and no generate, may touch them meanwhile."""
+    target = target.resolve()
     return FileLock(target.parent / f".{target.name}.eval.lock")
 
 

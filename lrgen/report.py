@@ -20,6 +20,7 @@ import re
 import shutil
 import statistics
 import tempfile
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -457,8 +458,9 @@ def read_results(synth_dir: Path) -> Results:
                     "lrgen generate wrote")
         elif failed:
             first = failed[0]
+            shown = textwrap.shorten(first.error, 120, placeholder=" ...")
             what = (f"every variant with results failed ({len(failed)}; "
-                    f"{first.label}: {first.error[:120]}); nothing to rank")
+                    f"{first.label}: {shown}); nothing to rank")
         else:
             what = ("its variant folder has no results" if len(folders) == 1 else
                     f"none of its {len(folders)} variant folders has results")

@@ -228,7 +228,7 @@ def _prm(hp_text: bytes | None, settings: EvalSettings) -> tuple[dict[str, Any],
     hp: Any = dict(NNEVAL_DEFAULTS)
     if hp_text is not None:
         try:
-            hp = json.loads(hp_text)
+            hp = strict_json(hp_text)
         except ValueError as error:
             raise _Stop(f"hp.txt is not JSON ({error}); regenerate the variant")
         if not isinstance(hp, dict):
@@ -662,6 +662,22 @@ def read_record(folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def strict_json(text: str | bytes) -> Any:
+    """JSON as the standard has it: NaN and Infinity, which Python's json
+    reads, are refused (the results could not be written as JSON)."""
+
+    def refuse(name: str) -> Any:
+        raise ValueError(f"{name} is not a JSON number")
+
+    def finite(digits: str) -> float:
+        value = float(digits)
+        if not math.isfinite(value):
+            raise ValueError(f"{digits} is too large for a float")
+        return value
+
+    return json.loads(text, parse_constant=refuse, parse_float=finite)
 
 
 def _uid(prm: dict[str, Any]) -> str:

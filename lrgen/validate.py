@@ -17,7 +17,8 @@ broken model cannot take the run down. The checks, in order:
 - resume: training stopped, saved and loaded into a fresh model continues
   with the same rates; the trained model pickles.
 
-Across the set, the two closest default trajectories are named: for each
+Across the set, the two closest default trajectories of one model are named
+(variants of different models are not compared): for each
 variant, the rate / `lr` after each of 50 epochs of 100 batches (epoch_max=50,
 the other values from its hp.txt), as LEMUR logs it.
 """
@@ -677,12 +678,16 @@ def _unanswered(
 
 
 def closest_pair(reports: list[VariantReport]) -> tuple[str, str, float] | None:
-    """The two variants whose default per-epoch trajectories (rate / lr) are
-    closest, and their distance: the largest gap at any epoch."""
+    """The two variants of one model whose default per-epoch trajectories
+    (rate / lr) are closest, and their distance: the largest gap at any
+    epoch. Variants of different models (`<model>_A0_NNN` folders) are not
+    compared: the same variant of two models has the same schedule."""
     best: tuple[str, str, float] | None = None
     usable = [r for r in reports if r.trajectory]
     for i, a in enumerate(usable):
         for b in usable[i + 1 :]:
+            if a.folder[: -len("A0_NNN")] != b.folder[: -len("A0_NNN")]:
+                continue
             gap = max(
                 (abs(x - y) for x, y in zip(a.trajectory, b.trajectory)), default=0.0
             )

@@ -42,7 +42,7 @@ def test_ray_tasks_write_what_a_local_run_writes(tmp_path: Path) -> None:
     assert here.exit_code == 1, here.output
     result = run_eval(remote, "--executor", "ray", "--workers", "2")
     assert result.exit_code == 1, result.output
-    assert "3 variants trained, 1 failed" in result.output
+    assert "3 variants run: 2 trained, 1 failed" in result.output
 
     for variant in VARIANTS:
         names = sorted(p.name for p in (local / variant).iterdir())
@@ -66,7 +66,7 @@ def test_ray_tasks_write_what_a_local_run_writes(tmp_path: Path) -> None:
     # Resume through Ray: the finished variants are skipped.
     again = run_eval(remote, "--executor", "ray", "--workers", "2")
     assert "2 of 3 variants already trained" in again.output
-    assert "1 variant trained, 1 failed" in again.output
+    assert "1 variant run: 0 trained, 1 failed" in again.output
 
     # A task asking for more CPUs than the cluster has would wait forever.
     greedy = run_eval(remote, "--executor", "ray", "--threads", "64", "--force")

@@ -132,17 +132,18 @@ REFUSALS = [
                  "local worker processes", id="timeout-in-this-process"),
     pytest.param(["--timeout", "-1"], "--timeout -1: must be 0 (no limit) or more",
                  id="timeout"),
-    pytest.param(["--seed", str(2**32)], f"--seed {2**32}: the seeds must lie "
+    pytest.param(["--seed", str(2**32)], f"--seed {2**32}: the seed must lie "
                  f"from 0 to {2**32 - 1}", id="seed-beyond-numpy"),
-    pytest.param(["--seed", str(2**32 - 1), "--repeats", "2"], "the seeds must "
-                 "lie from 0", id="repeats-beyond-numpy"),
+    pytest.param(["--seed", str(2**32 - 1), "--repeats", "2"], f"--seed {2**32 - 1}"
+                 f" --repeats 2: the seeds {2**32 - 1} to {2**32} must lie from 0",
+                 id="repeats-beyond-numpy"),
     pytest.param(["--threads", "100000"], "--threads 100000: this machine has",
                  id="threads-beyond-the-cores"),
     pytest.param(["--batch", "65"], "--batch 65: more than the 64 training images",
                  id="batch-beyond-the-set"),
     pytest.param(["--threads", "0"], "--threads 0: must be at least 1",
                  id="threads"),
-    pytest.param(["--seed", "-1"], "--seed -1: the seeds must lie from 0 to",
+    pytest.param(["--seed", "-1"], "--seed -1: the seed must lie from 0 to",
                  id="seed"),
     pytest.param(["--limit", "5000"], "--limit 5000 is outside the 1,438 "
                  "training images of digits", id="limit-above-the-set"),
@@ -257,7 +258,7 @@ def read_csv(synth: Path) -> list[dict[str, str]]:
 def test_a_run_writes_every_file_and_results_csv(synth: Path) -> None:
     result = run_eval(synth)
     assert result.exit_code == 0, result.output
-    assert "3 variants trained, 0 failed, 0 skipped" in result.output
+    assert "3 variants run: 3 trained, 0 failed; 0 skipped" in result.output
     for variant in VARIANTS:
         folder = synth / variant
         assert sorted(p.name for p in folder.iterdir()) == [
@@ -295,7 +296,7 @@ def test_a_second_run_skips_force_retrains_a_changed_hp_retrains_one(
     assert "3 of 3 variants already trained with these settings, skipped" in (
         again.output
     )
-    assert "0 variants trained" in again.output
+    assert "0 variants run" in again.output
     assert stamps(synth) == first
 
     forced = run_eval(synth, "--force")
@@ -317,7 +318,7 @@ def test_a_second_run_skips_force_retrains_a_changed_hp_retrains_one(
     assert record(synth, "A0_005")["prm"]["lr"] == 0.02
 
     other_settings = run_eval(synth, "--seed", "1")
-    assert "0 variants trained" not in other_settings.output
+    assert "0 variants run" not in other_settings.output
     assert all(stamps(synth)[v] != now[v] for v in VARIANTS)
 
 
@@ -348,7 +349,7 @@ def test_a_variant_that_raises_is_recorded_failed(synth: Path) -> None:
     result = run_eval(synth)
     assert result.exit_code == 1, result.output
     assert "RuntimeError: no rate today" in result.output
-    assert "3 variants trained, 1 failed" in result.output
+    assert "3 variants run: 2 trained, 1 failed" in result.output
     broken = synth / "A0_005"
     assert record(synth, "A0_005")["status"] == "failed"
     assert not (broken / "eval_info.json").exists()
@@ -374,7 +375,7 @@ def test_in_worker_processes_a_death_or_an_error_fails_one_variant(
     break_learn(synth / "A0_005", "raise RuntimeError('no rate today')")
     result = run_eval(synth, "--workers", "2")
     assert result.exit_code == 1, result.output
-    assert "3 variants trained, 2 failed" in result.output
+    assert "3 variants run: 1 trained, 2 failed" in result.output
     rec = record(synth, "A0_001")
     assert rec["status"] == "failed" and rec["runs"] == []
     assert "died (killed by SIGKILL" in rec["error"]
@@ -408,7 +409,7 @@ def test_a_variant_that_ends_its_process_or_hangs_fails_alone(
     break_learn(synth / "A0_005", statement)
     result = run_eval(synth, "--timeout", "20")
     assert result.exit_code == 1, result.output
-    assert "3 variants trained, 1 failed" in result.output
+    assert "3 variants run: 2 trained, 1 failed" in result.output
     rec = record(synth, "A0_005")
     assert rec["status"] == "failed" and error in rec["error"], rec["error"]
     assert error in (synth / "A0_005" / "error.txt").read_text()
@@ -422,7 +423,9 @@ def test_sigterm_ends_the_run_as_ctrl_c_does(synth: Path) -> None:
     import sys
     import time
 
-    break_learn(synth / "A0_005", "import time; time.sleep(600)")
+    # A0_005 hangs, deaf to SIGTERM: the run still ends, its worker killed.
+    break_learn(synth / "A0_005", "import signal, time; signal.signal("
+                "signal.SIGTERM, signal.SIG_IGN); time.sleep(600)")  # fmt: skip
     command = [sys.executable, "-m", "lrgen", "eval", str(synth), *TINY_RUN, "-q"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     first = synth / "A0_001" / "lrgen_eval.json"
@@ -441,16 +444,86 @@ def test_sigterm_ends_the_run_as_ctrl_c_does(synth: Path) -> None:
     assert not (synth / "A0_005" / "lrgen_eval.json").exists()
 
 
-def test_a_second_eval_on_the_same_folder_is_refused(synth: Path) -> None:
+def test_a_variant_whose_fork_outlives_it_fails_at_once_and_the_fork_ends(
+    synth: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "fork.pid"
+    learn = (
+        "import os, time\n"
+        "        if os.fork() == 0:  # a child that outlives the worker\n"
+        "            open(PID, 'w').write(str(os.getpid()))\n"
+        "            time.sleep(300)\n"
+        "        while not os.path.exists(PID) or not os.path.getsize(PID):\n"
+        "            time.sleep(0.01)\n"
+        "        os._exit(1)"
+    )
+    break_learn(synth / "A0_005", learn.replace("PID", repr(str(pid_file))))
+    result = run_eval(synth, "--timeout", "100")
+    assert result.exit_code == 1, result.output
+    error = record(synth, "A0_005")["error"]
+    assert error.startswith("A0_005: epoch 1: the worker process training it ended "
+                            "(exit code 1)"), error
+    pid = int(pid_file.read_text())
+    stat = Path(f"/proc/{pid}/stat")
+    assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z"
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e999"])
+def test_a_hp_txt_number_json_cannot_hold_fails_that_variant(
+    synth: Path, value: str
+) -> None:
+    hp = synth / "A0_005" / "hp.txt"
+    hp.write_text(hp.read_text().replace('"lr": 0.01', f'"lr": {value}'))
+    result = run_eval(synth)
+    assert result.exit_code == 1, result.output
+    assert "hp.txt is not JSON" in record(synth, "A0_005")["error"]
+    for variant in ("A0_001", "A0_017"):
+        assert record(synth, variant)["status"] == "ok"
+
+
+def test_a_foreign_record_beside_is_left_out_of_results_csv(synth: Path) -> None:
+    (synth / "A0_005" / "lrgen_eval.json").write_text("{}")
+    (synth / "A0_017" / "lrgen_eval.json").write_text('{"format": 1, "status": '
+                                                      '"ok", "runs": "x"}')
+    result = run_eval(synth, "--only", "A0_001")
+    assert result.exit_code == 0, result.output
+    assert {r["variant"] for r in read_csv(synth)} == {"A0_001"}
+    assert evaluate.summarize(synth / "A0_005").status == "unreadable"  # type: ignore[union-attr]
+
+
+def test_a_second_eval_on_the_same_folder_is_refused(
+    synth: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lrgen.generate import eval_lock
 
-    with eval_lock(synth):
-        result = run_eval(synth)
+    link = synth.parent / "link"
+    link.symlink_to(synth)
+    monkeypatch.chdir(synth)
+    for spelling in (synth, Path("."), link):  # every spelling, one lock
+        with eval_lock(synth):
+            result = run_eval(spelling)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.splitlines() == [
+            f"error: {spelling}: another lrgen eval is training these variants; "
+            "wait for it to finish"
+        ]
+    assert written(synth) == []
+
+
+def test_a_lock_that_cannot_be_made_is_one_line(
+    synth: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import FileLock
+
+    def refused(self: FileLock, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(FileLock, "acquire", refused)
+    result = run_eval(synth)
     assert result.exit_code == 2, result.output
-    assert result.stderr.splitlines() == [
-        f"error: {synth}: another lrgen eval is training these variants; wait for "
-        "it to finish"
-    ]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {synth.parent}/.synth_nn.eval.lock: cannot "
+                           "create the lock") and "Permission denied" in line
     assert written(synth) == []
 
 
@@ -507,7 +580,7 @@ def test_an_interrupted_run_keeps_what_finished(
     monkeypatch.setattr(evaluate, "train_variant", real)
     resumed = run_eval(synth)
     assert "1 of 3 variants already trained" in resumed.output
-    assert "2 variants trained" in resumed.output
+    assert "2 variants run" in resumed.output
 
 
 def settings_of_tiny_run(**changes: Any) -> train.EvalSettings:

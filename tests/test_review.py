@@ -221,6 +221,10 @@ def test_training_results_stay_while_their_code_is_unchanged(tmp_path: Path) -> 
     assert {n: c for n, c in files(synth).items() if n in made} == made
     # Every hp.txt changes with --epoch-max: the results would describe other
     # code, so dropping them needs --force; the run's files stay.
+    code, output = run("generate", "--out", str(tmp_path), "--epoch-max", "3",
+                       "--check")  # fmt: skip
+    assert code == 1, output
+    assert f"would delete: {synth / 'A0_001' / '1.json'}" in output
     code, output = run("generate", "--out", str(tmp_path), "--epoch-max", "3")
     assert code == 2, output
     assert ("would delete 4 file(s) (A0_001/1.json, A0_001/eval_info.json, "

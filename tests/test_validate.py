@@ -33,6 +33,7 @@ from lrgen.validate import (
     Report,
     VariantReport,
     check_variant,
+    closest_pair,
     static_check,
     validate,
 )
@@ -591,6 +592,20 @@ def test_short_epoch_max_keeps_the_set_diverse(tmp_path: Path) -> None:
         result.stdout,
     ), result.stdout
     assert "2 of 2 variants pass every check; diversity pass; " in result.stdout
+
+
+def test_diversity_compares_the_variants_of_one_model_only() -> None:
+    def made(folder: str, rates: list[float]) -> VariantReport:
+        return VariantReport(folder, "x", trajectory=rates)
+
+    reports = [
+        made("resnet_A0_001", [1.0, 0.5]), made("resnet_A0_002", [1.0, 0.2]),
+        made("vgg_A0_001", [1.0, 0.5]), made("vgg_A0_002", [1.0, 0.4]),
+    ]  # fmt: skip
+    # resnet_A0_001 and vgg_A0_001 share a schedule, but not a model.
+    assert closest_pair(reports) == ("vgg_A0_001 x", "vgg_A0_002 x",
+                                     pytest.approx(0.1))
+    assert closest_pair(reports[::2]) is None  # one variant per model
 
 
 def test_equal_schedules_fail_diversity_honestly(tmp_path: Path) -> None:
