@@ -285,7 +285,7 @@ def _work(channel: Connection, settings: EvalSettings) -> None:
         folder = Path(name)
 
         def on_epoch(run: int, epoch: int, epochs: int) -> None:
-            channel.send(("epoch", run, epoch, epochs))
+            _tell(channel, ("epoch", run, epoch, epochs))
 
         try:
             if data is None:
@@ -293,12 +293,20 @@ def _work(channel: Connection, settings: EvalSettings) -> None:
                     settings.dataset, settings.data_dir, settings.download,
                     settings.limit,
                 )  # fmt: skip
-            channel.send(("began",))  # the time limit counts from here
+            _tell(channel, ("began",))  # the time limit counts from here
             record = train_variant(folder, settings, data, on_epoch)
         except BaseException as error:  # noqa: BLE001 (SIGINT is ignored here: even
             # a KeyboardInterrupt or SystemExit is the model's, and its failure)
             record = _crash_record(folder, settings, error)
-        channel.send(("done", record))
+        _tell(channel, ("done", record))
+
+
+def _tell(channel: Connection, message: tuple[Any, ...]) -> None:
+    """Send the driver `message`; if the driver has gone, end quietly."""
+    try:
+        channel.send(message)
+    except OSError:
+        os._exit(1)
 
 
 @dataclass
