@@ -20,16 +20,16 @@ training logs report them); the model's own loss function and whatever
 epoch's seconds are the wall time of its `learn` call, and its samples per
 second the training images `learn` was handed in that time.
 
-A run fails, and the variant with it, on any exception from the model's code,
-`SystemExit` included (recorded as one line saying where, and the traceback), on a loss that is not
-finite, or on a test accuracy below chance after any epoch: the LEMUR loop
-stops such a run with an error. Chance is 1 / classes, less two standard
-errors of a guesser's accuracy on the test set (0.068 for the 359 digits,
-0.094 for CIFAR-10's 10,000 images): a model that guesses one class scores
-about chance, above or below it by the luck of the split, and on a test set
-this small a schedule that warms up from a tiny rate still guesses after its
-first epoch; only a model that is surely worse than guessing is stopped.
-Later seeds of a failed variant are not trained.
+A run fails, and the variant with it, on any exception from the model's
+code, `SystemExit` included (recorded as one line saying where, and the
+traceback), on a loss that is not finite, or on a test accuracy below chance
+after any epoch: the LEMUR loop stops such a run with an error. Chance is
+1 / classes, less two standard errors of a guesser's accuracy on the test set
+(0.068 for the 359 digits, 0.094 for CIFAR-10's 10,000 images): a model that
+guesses one class scores about chance, above or below it by the luck of the
+split, and on a test set this small a schedule that warms up from a tiny
+rate still guesses after its first epoch; only a model that is surely worse
+than guessing is stopped. Later seeds of a failed variant are not trained.
 
 The same seed gives the same numbers on the same machine (on the CPU); only
 the measured times differ between runs.

@@ -488,7 +488,8 @@ def test_a_foreign_record_beside_is_left_out_of_results_csv(synth: Path) -> None
     result = run_eval(synth, "--only", "A0_001")
     assert result.exit_code == 0, result.output
     assert {r["variant"] for r in read_csv(synth)} == {"A0_001"}
-    assert evaluate.summarize(synth / "A0_005").status == "unreadable"  # type: ignore[union-attr]
+    foreign = evaluate.summarize(synth / "A0_005")
+    assert foreign is not None and foreign.status == "unreadable"
 
 
 def test_a_second_eval_on_the_same_folder_is_refused(
