@@ -15,9 +15,11 @@ out-of-memory killer) or hangs fails alone, and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import math
 import multiprocessing
 import os
 import pickle
@@ -28,7 +30,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -157,7 +159,7 @@ def failed_record(
     code, hp = file_bytes(folder / "new_nn.py"), file_bytes(folder / "hp.txt")
     try:
         prm = strict_json(hp or b"")
-    except ValueError:
+    except (ValueError, RecursionError):
         prm = {}
     record = new_record(folder, settings, code, hp)
     record.update(
@@ -262,6 +264,8 @@ def _end_with_driver() -> None:
 
     def watch() -> None:
         driver.join()
+        if hasattr(os, "killpg") and os.getpgid(0) == os.getpid():
+            os.killpg(0, signal.SIGKILL)  # this worker's own group: what it forked
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -339,25 +343,26 @@ class _Worker:
             pass
 
     def stop(self) -> None:
+        """End the worker: an idle one is asked to; one still training (the
+        run was interrupted) is killed, with what it forked."""
         if self.folder is None:
             try:
                 self.channel.send(None)
             except OSError:
                 pass
             self.process.join(timeout=5)
-        if self.process.is_alive():  # still training: the run was interrupted
-            self.process.terminate()
-            self.process.join(timeout=5)
         self.end_group()
-        self.process.join()
         self.channel.close()
 
     def end_group(self) -> None:
-        """Kill the worker and every process it forked (its process group)."""
+        """Kill the worker and every process it forked (its process group),
+        and wait for it."""
         try:
             os.killpg(self.process.pid, signal.SIGKILL)
         except (OSError, AttributeError):  # the group is gone (or no groups here)
-            self.process.kill()
+            pass
+        self.process.kill()  # also where the model moved it to another group
+        self.process.join(timeout=5)
 
 
 def worker_threads(settings: EvalSettings, workers: int) -> int:
@@ -411,7 +416,6 @@ def _run_pool(
                 reason = None
                 if worker.folder is not None and _overdue(worker, timeout):
                     worker.end_group()
-                    worker.process.join()
                     reason = _hung(folder, worker, settings, timeout)
                 if worker.process.is_alive():
                     continue
@@ -424,8 +428,25 @@ def _run_pool(
                 pool.remove(worker)
                 worker.channel.close()
     finally:
-        for worker in pool:
-            worker.stop()
+        with _deaf_to_signals():  # a second Ctrl-C must not cut the ending short
+            for worker in pool:
+                worker.stop()
+
+
+@contextlib.contextmanager
+def _deaf_to_signals() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM are ignored (in the main thread only,
+    where Python handles signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT,
+                                                          signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
 
 
 POLL = 1.0
@@ -636,14 +657,22 @@ def usable(record: Record | None) -> TypeGuard[Record]:
     for run_ in runs:
         if not isinstance(run_, dict) or not isinstance(run_.get("epochs"), list):
             return False
-        if not isinstance(run_.get("status"), str) or "seed" not in run_:
+        seed = run_.get("seed")
+        if not isinstance(run_.get("status"), str) or not _number(seed, int):
             return False
         for e in run_["epochs"]:
             if not isinstance(e, dict) or not all(
-                isinstance(e.get(key), (int, float)) for key in NUMBERS
+                _number(e.get(key), (int, float)) for key in NUMBERS
             ):
                 return False
     return True
+
+
+def _number(value: Any, kinds: type | tuple[type, ...]) -> bool:
+    """Whether `value` is a finite number of `kinds` (a bool is none)."""
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return False
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 NUMBERS = ("epoch", "test_accuracy", "seconds")

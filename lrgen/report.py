@@ -439,11 +439,15 @@ def read_results(synth_dir: Path) -> Results:
         try:
             record = read_record(path)
             found = summarize(folder.name, record)
-        except BadRecord as error:
+        except (BadRecord, TypeError, ValueError, KeyError, AttributeError) as error:
+            # A record of another shape (edited, or another program's).
+            why = str(error) if isinstance(error, BadRecord) else (
+                f"is not a record this lrgen wrote ({type(error).__name__})"
+            )
             known = catalog.BY_ID.get(folder.name[-6:])
             found = Failure(
                 folder.name, known.name if known else None,
-                f"{path.name} {error}; train it again: lrgen eval --only "
+                f"{path.name} {why}; train it again: lrgen eval --only "
                 f"{folder.name} --force",
             )
         if isinstance(found, Failure):

@@ -229,8 +229,9 @@ def _prm(hp_text: bytes | None, settings: EvalSettings) -> tuple[dict[str, Any],
     if hp_text is not None:
         try:
             hp = strict_json(hp_text)
-        except ValueError as error:
-            raise _Stop(f"hp.txt is not JSON ({error}); regenerate the variant")
+        except (ValueError, RecursionError) as error:
+            why = "nested too deep" if isinstance(error, RecursionError) else error
+            raise _Stop(f"hp.txt is not JSON ({why}); regenerate the variant")
         if not isinstance(hp, dict):
             raise _Stop("hp.txt does not hold a JSON object; regenerate the variant")
     hp.setdefault("transform", NNEVAL_DEFAULTS["transform"])

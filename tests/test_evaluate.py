@@ -400,8 +400,11 @@ def test_in_worker_processes_a_death_or_an_error_fails_one_variant(
          "code 0)"),
         ("import time; time.sleep(600)", "stopped in epoch 1: no epoch finished "
          "within the 20 s time limit"),
+        ("import os, time; os.setpgid(0, os.getpgid(os.getppid())); "
+         "time.sleep(600)", "stopped in epoch 1: no epoch finished within the 20 s"),
     ],
-    ids=["sys.exit", "KeyboardInterrupt", "os._exit", "hangs"],
+    ids=["sys.exit", "KeyboardInterrupt", "os._exit", "hangs",
+         "hangs-out-of-its-group"],
 )
 def test_a_variant_that_ends_its_process_or_hangs_fails_alone(
     synth: Path, statement: str, error: str
@@ -415,6 +418,37 @@ def test_a_variant_that_ends_its_process_or_hangs_fails_alone(
     assert error in (synth / "A0_005" / "error.txt").read_text()
     for variant in ("A0_001", "A0_017"):
         assert train.is_complete(synth / variant, settings_of_tiny_run())
+
+
+def test_a_killed_driver_takes_its_workers_and_their_forks_along(
+    synth: Path, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "fork.pid"
+    learn = (
+        "import os, time\n"
+        "        if os.fork() == 0:\n"
+        "            open(PID, 'w').write(str(os.getpid()))\n"
+        "        time.sleep(600)"
+    )
+    break_learn(synth / "A0_001", learn.replace("PID", repr(str(pid_file))))
+    command = [sys.executable, "-m", "lrgen", "eval", str(synth), *TINY_RUN, "-q"]
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert time.monotonic() < deadline, "the fork never started"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stat = Path(f"/proc/{int(pid_file.read_text())}/stat")
+    deadline = time.monotonic() + 30
+    while stat.exists() and stat.read_text().split(") ")[1][0] != "Z":
+        assert time.monotonic() < deadline, "the fork outlived the run"
+        time.sleep(0.2)
 
 
 def test_sigterm_ends_the_run_as_ctrl_c_does(synth: Path) -> None:
@@ -468,7 +502,10 @@ def test_a_variant_whose_fork_outlives_it_fails_at_once_and_the_fork_ends(
     assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z"
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "1e999"])
+@pytest.mark.parametrize(
+    "value", ["NaN", "Infinity", "1e999", "[" * 100_000 + "]" * 100_000],
+    ids=["NaN", "Infinity", "1e999", "nested-too-deep"],
+)
 def test_a_hp_txt_number_json_cannot_hold_fails_that_variant(
     synth: Path, value: str
 ) -> None:
@@ -476,7 +513,7 @@ def test_a_hp_txt_number_json_cannot_hold_fails_that_variant(
     hp.write_text(hp.read_text().replace('"lr": 0.01', f'"lr": {value}'))
     result = run_eval(synth)
     assert result.exit_code == 1, result.output
-    assert "hp.txt is not JSON" in record(synth, "A0_005")["error"]
+    assert "hp.txt is not JSON (" in record(synth, "A0_005")["error"]
     for variant in ("A0_001", "A0_017"):
         assert record(synth, variant)["status"] == "ok"
 
@@ -485,6 +522,11 @@ def test_a_foreign_record_beside_is_left_out_of_results_csv(synth: Path) -> None
     (synth / "A0_005" / "lrgen_eval.json").write_text("{}")
     (synth / "A0_017" / "lrgen_eval.json").write_text('{"format": 1, "status": '
                                                       '"ok", "runs": "x"}')
+    (synth / "A0_001" / "lrgen_eval.json").write_text(
+        '{"format": 1, "status": "ok", "runs": [{"seed": null, "status": "ok", '
+        '"epochs": []}, {"seed": 0, "status": "ok", "epochs": []}]}'
+    )
+    assert evaluate.result_rows(synth) == []
     result = run_eval(synth, "--only", "A0_001")
     assert result.exit_code == 0, result.output
     assert {r["variant"] for r in read_csv(synth)} == {"A0_001"}

@@ -301,6 +301,17 @@ def test_results_of_changed_code_are_named(tmp_path: Path) -> None:
             "run lrgen eval again for them") in " ".join(result.output.split())
 
 
+def test_a_record_of_another_shape_is_listed(tmp_path: Path) -> None:
+    write_record(tmp_path, "A0_001", [0.5, 0.8])
+    path = write_record(tmp_path, "A0_002", [0.5, 0.8])
+    path.write_text(path.read_text().replace('"classes": [', '"classes": 5, "x": ['))
+    results = read_results(tmp_path)
+    assert [r.folder for r in results.ranked] == ["A0_001"]
+    (failure,) = results.failed
+    assert failure.error.startswith("lrgen_eval.json is not a record this lrgen "
+                                    "wrote (TypeError); train it again")
+
+
 def test_a_record_of_another_format_is_listed(tmp_path: Path) -> None:
     write_record(tmp_path, "A0_001", [0.5, 0.9])
     path = write_record(tmp_path, "A0_002", [0.5, 0.9])
