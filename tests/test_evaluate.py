@@ -420,6 +420,38 @@ def test_a_variant_that_ends_its_process_or_hangs_fails_alone(
         assert train.is_complete(synth / variant, settings_of_tiny_run())
 
 
+def fork_then(folder: Path, pid_file: Path, statement: str) -> None:
+    """Make the variant's learn() fork a child that writes its pid into
+    `pid_file` and sleeps, then run `statement` once the pid is written."""
+    learn = (
+        "import os, time\n"
+        "        if os.fork() == 0:  # a child meant to outlive the worker\n"
+        "            open(PID, 'w').write(str(os.getpid()))\n"
+        "            time.sleep(300)\n"
+        "        while not os.path.exists(PID) or not os.path.getsize(PID):\n"
+        "            time.sleep(0.01)\n"
+        f"        {statement}"
+    )
+    break_learn(folder, learn.replace("PID", repr(str(pid_file))))
+
+
+def ends_soon(pid: int, seconds: float = 30) -> bool:
+    """Whether process `pid` is gone (or a zombie) within `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+        except OSError:  # gone
+            return True
+        if state == "Z":
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
 def test_a_killed_driver_takes_its_workers_and_their_forks_along(
     synth: Path, tmp_path: Path
 ) -> None:
@@ -429,13 +461,7 @@ def test_a_killed_driver_takes_its_workers_and_their_forks_along(
     import time
 
     pid_file = tmp_path / "fork.pid"
-    learn = (
-        "import os, time\n"
-        "        if os.fork() == 0:\n"
-        "            open(PID, 'w').write(str(os.getpid()))\n"
-        "        time.sleep(600)"
-    )
-    break_learn(synth / "A0_001", learn.replace("PID", repr(str(pid_file))))
+    fork_then(synth / "A0_001", pid_file, "time.sleep(600)")
     command = [sys.executable, "-m", "lrgen", "eval", str(synth), *TINY_RUN, "-q"]
     process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -444,11 +470,7 @@ def test_a_killed_driver_takes_its_workers_and_their_forks_along(
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    stat = Path(f"/proc/{int(pid_file.read_text())}/stat")
-    deadline = time.monotonic() + 30
-    while stat.exists() and stat.read_text().split(") ")[1][0] != "Z":
-        assert time.monotonic() < deadline, "the fork outlived the run"
-        time.sleep(0.2)
+    assert ends_soon(int(pid_file.read_text())), "the fork outlived the run"
 
 
 def test_sigterm_ends_the_run_as_ctrl_c_does(synth: Path) -> None:
@@ -482,24 +504,13 @@ def test_a_variant_whose_fork_outlives_it_fails_at_once_and_the_fork_ends(
     synth: Path, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "fork.pid"
-    learn = (
-        "import os, time\n"
-        "        if os.fork() == 0:  # a child that outlives the worker\n"
-        "            open(PID, 'w').write(str(os.getpid()))\n"
-        "            time.sleep(300)\n"
-        "        while not os.path.exists(PID) or not os.path.getsize(PID):\n"
-        "            time.sleep(0.01)\n"
-        "        os._exit(1)"
-    )
-    break_learn(synth / "A0_005", learn.replace("PID", repr(str(pid_file))))
+    fork_then(synth / "A0_005", pid_file, "os._exit(1)")
     result = run_eval(synth, "--timeout", "100")
     assert result.exit_code == 1, result.output
     error = record(synth, "A0_005")["error"]
     assert error.startswith("A0_005: epoch 1: the worker process training it ended "
                             "(exit code 1)"), error
-    pid = int(pid_file.read_text())
-    stat = Path(f"/proc/{pid}/stat")
-    assert not stat.exists() or stat.read_text().split(") ")[1][0] == "Z"
+    assert ends_soon(int(pid_file.read_text()))
 
 
 @pytest.mark.parametrize(
