@@ -159,7 +159,7 @@ def failed_record(
     code, hp = file_bytes(folder / "new_nn.py"), file_bytes(folder / "hp.txt")
     try:
         prm = strict_json(hp or b"")
-    except (ValueError, RecursionError):
+    except ValueError:
         prm = {}
     record = new_record(folder, settings, code, hp)
     record.update(
@@ -176,7 +176,7 @@ def _crash_record(folder: Path, settings: EvalSettings, error: BaseException) ->
     return failed_record(folder, settings, line, traceback.format_exc())
 
 
-def _died(exitcode: int | None, where: str = "") -> str:
+def _died(exitcode: int | None, where: str) -> str:
     """Why a worker process ended, in a user's words; `where` says when."""
     if exitcode is not None and exitcode < 0:
         try:
@@ -413,17 +413,16 @@ def _run_pool(
                     else:
                         worker.folder = None
                         _finish(folder, rest[0], listener)
-                reason = None
-                if worker.folder is not None and _overdue(worker, timeout):
-                    worker.end_group()
-                    reason = _hung(folder, worker, settings, timeout)
-                if worker.process.is_alive():
+                overdue = worker.folder is not None and _overdue(worker, timeout)
+                if worker.process.is_alive() and not overdue:
                     continue
                 worker.end_group()  # what it forked goes with it
                 if worker.folder is not None:
                     worker.folder = None
                     where = f"{folder.name}: {_epoch_of(worker, settings)}: "
-                    reason = reason or _died(worker.process.exitcode, where)
+                    reason = _hung(folder, worker, settings, timeout) if overdue else (
+                        _died(worker.process.exitcode, where)
+                    )
                     _finish(folder, failed_record(folder, settings, reason), listener)
                 pool.remove(worker)
                 worker.channel.close()

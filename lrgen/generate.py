@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import json
 import os
 import re
@@ -274,21 +275,24 @@ def with_kept_results(target: Path, files: Contents) -> Contents:
     unchanged, and the run's results.csv and report. Results of a variant
     whose code changes are not kept (they would describe other code)."""
     present = present_files(target)
+
+    @functools.cache
+    def unchanged(folder: str) -> bool:
+        return all(
+            f"{folder}/{code}" in files
+            and f"{folder}/{code}" in present
+            and (target / folder / code).read_bytes()
+            == _encoded(files[f"{folder}/{code}"])
+            for code in VARIANT_FILES
+        )
+
     kept: Contents = {}
     for name in present:
         folder, _, leaf = name.rpartition("/")
-        if name.startswith(RUN_RESULTS):
-            kept[name] = (target / name).read_bytes()
-        elif (
+        if name.startswith(RUN_RESULTS) or (
             VARIANT_FOLDER.fullmatch(folder)
             and VARIANT_RESULTS.fullmatch(leaf)
-            and all(
-                f"{folder}/{code}" in files
-                and f"{folder}/{code}" in present
-                and (target / folder / code).read_bytes()
-                == _encoded(files[f"{folder}/{code}"])
-                for code in VARIANT_FILES
-            )
+            and unchanged(folder)
         ):
             kept[name] = (target / name).read_bytes()
     return {**kept, **files}

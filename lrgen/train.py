@@ -229,9 +229,8 @@ def _prm(hp_text: bytes | None, settings: EvalSettings) -> tuple[dict[str, Any],
     if hp_text is not None:
         try:
             hp = strict_json(hp_text)
-        except (ValueError, RecursionError) as error:
-            why = "nested too deep" if isinstance(error, RecursionError) else error
-            raise _Stop(f"hp.txt is not JSON ({why}); regenerate the variant")
+        except ValueError as error:
+            raise _Stop(f"hp.txt is not JSON ({error}); regenerate the variant")
         if not isinstance(hp, dict):
             raise _Stop("hp.txt does not hold a JSON object; regenerate the variant")
     hp.setdefault("transform", NNEVAL_DEFAULTS["transform"])
@@ -667,7 +666,9 @@ def read_record(folder: Path) -> dict[str, Any] | None:
 
 def strict_json(text: str | bytes) -> Any:
     """JSON as the standard has it: NaN and Infinity, which Python's json
-    reads, are refused (the results could not be written as JSON)."""
+    reads, are refused (the results could not be written as JSON). Any
+    failure to read it is a ValueError, nesting too deep for the parser
+    included."""
 
     def refuse(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")
@@ -678,7 +679,10 @@ def strict_json(text: str | bytes) -> Any:
             raise ValueError(f"{digits} is too large for a float")
         return value
 
-    return json.loads(text, parse_constant=refuse, parse_float=finite)
+    try:
+        return json.loads(text, parse_constant=refuse, parse_float=finite)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
 
 
 def _uid(prm: dict[str, Any]) -> str:
